@@ -1,0 +1,31 @@
+"""The two ways a grader test fails, each carrying words meant for the student.
+
+``StudentFailure``: the student's code raised, hung, crashed, printed too much,
+called a forbidden routine or is missing (raised by the worker session).
+``GradingFailure``: the code ran but its result is wrong (raised by the
+graders' checks). ``summary`` is always shown; ``details`` (values, positions)
+only where grading.toml lets a test show details.
+"""
+from __future__ import annotations
+
+
+class GradingFailure(AssertionError):
+    def __init__(self, summary: str, details: str | None = None):
+        super().__init__(summary)
+        self.summary, self.details = summary, details
+        self.context: list[str] = []
+
+
+class StudentFailure(Exception):
+    """Kinds: missing, syntax, not_implemented, exception, timeout, crashed, output_flood,
+    forbidden, bad_reply."""
+
+    def __init__(self, kind: str, summary: str, details: str | None = None, output: str = ""):
+        super().__init__(summary)
+        self.kind, self.summary, self.details, self.output = kind, summary, details, output
+        self.context: list[str] = []
+
+
+def add_context(error: GradingFailure | StudentFailure, what: str) -> None:
+    """Prefix what the test was doing ("conv2d_single on a 7×9 image…") to the message."""
+    error.context.insert(0, what)

@@ -1,0 +1,3 @@
+"""Worker-side routines that need more than one call (models, training). Placeholder: the
+graders engineer replaces this file."""
+TASKS = {}

@@ -1,0 +1,191 @@
+"""The sandboxed worker: runs student code on request and sends back plain data.
+
+It never decides a grade. The grader sends requests on one pipe and reads
+replies on another (stdout and stderr are only captured text), so nothing a
+student prints can pose as a reply. Requests:
+
+- ``exec_cell``  {grade_id, source}: run one extracted cell in the submission namespace;
+- ``call``       {name, args, kwargs, watch}: call a submission function;
+  ``watch`` None, "manual" or "manual_no_pad" turns on the tripwire;
+- ``task``       {task, payload}: run a routine of ``tasks.TASKS`` (models, training);
+- ``ping``.
+
+Replies: {id, ok, value | error, output, seconds, forbidden}. Runs inside the
+sandbox with only this folder, the Python installation, the training data and
+a scratch directory visible.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import linecache
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import wire  # noqa: E402  (after the path fix: this folder is all the sandbox shows)
+from tripwire import watching  # noqa: E402
+
+CELL_PREFIX = "<cell "
+
+
+class OutputFlood(Exception):
+    """The student's code printed more than the flood limit during one request."""
+
+
+class CappedWriter(io.TextIOBase):
+    """Keeps the first ``keep`` characters of what is printed; too much raises OutputFlood."""
+
+    def __init__(self, keep: int, flood: int):
+        self.keep, self.flood, self.total, self.parts = keep, flood, 0, []
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        self.total += len(text)
+        kept = sum(len(part) for part in self.parts)
+        if kept < self.keep:
+            self.parts.append(text[: self.keep - kept])
+        if self.total > self.flood:
+            raise OutputFlood(f"printed more than {self.flood // 1_000_000} MB of output")
+        return len(text)
+
+    def text(self) -> str:
+        captured = "".join(self.parts)
+        return captured + ("\n… (output cut)" if self.total > len(captured) else "")
+
+
+class Worker:
+    def __init__(self, options):
+        self.options = options
+        self.namespace = {"__name__": "submission", "__builtins__": __builtins__}
+        import tasks  # heavy (torch): imported once, before "ready"
+
+        self.tasks = tasks
+
+    def handle(self, request: dict) -> dict:
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True, "value": "pong"}
+        if op == "exec_cell":
+            return self._run(lambda: self._exec_cell(request["grade_id"], request["source"]))
+        if op == "call":
+            return self._call(request)
+        if op == "task":
+            task = self.tasks.TASKS.get(request.get("task"))
+            if task is None:
+                return {"ok": False, "error": {"kind": "grader", "type": "KeyError",
+                                               "message": f"unknown task {request.get('task')!r}", "where": []}}
+            return self._run(lambda: task(self.namespace, request.get("payload") or {}, self.options))
+        return {"ok": False, "error": {"kind": "grader", "type": "ValueError", "message": f"unknown op {op!r}", "where": []}}
+
+    def _exec_cell(self, grade_id: str, source: str):
+        filename = f"{CELL_PREFIX}{grade_id}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        code = compile(source, filename, "exec")
+        before = set(self.namespace)
+        exec(code, self.namespace)
+        return sorted(name for name in self.namespace if name not in before and not name.startswith("__"))
+
+    def _call(self, request: dict) -> dict:
+        name = request.get("name")
+        function = self.namespace.get(name)
+        if function is None:
+            return {"ok": False, "error": {"kind": "missing", "type": "NameError",
+                                           "message": f"{name} is not defined", "where": []}}
+        args, kwargs = request.get("args", []), request.get("kwargs", {})
+        watch = request.get("watch")
+        if watch is None:
+            return self._run(lambda: function(*args, **kwargs))
+        hits: list[str] = []
+
+        def watched():
+            with watching(forbid_pad=(watch == "manual_no_pad")) as tripwire:
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    hits.extend(tripwire.hits)
+
+        reply = self._run(watched)
+        reply["forbidden"] = hits
+        return reply
+
+    def _run(self, action) -> dict:
+        """Run student code with output captured; any exception becomes a described error."""
+        writer = CappedWriter(self.options.max_output, self.options.flood_output)
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = writer
+        started = time.perf_counter()
+        try:
+            reply = {"ok": True, "value": action()}
+        except BaseException as error:  # SystemExit and KeyboardInterrupt are student errors too
+            reply = {"ok": False, "error": describe(error)}
+        finally:
+            sys.stdout, sys.stderr = saved
+        reply["seconds"] = time.perf_counter() - started
+        reply["output"] = writer.text()
+        return reply
+
+
+def describe(error: BaseException) -> dict:
+    """The exception as the student should read it: type, message, and where in their cells."""
+    kind = {NotImplementedError: "not_implemented", OutputFlood: "output_flood"}.get(type(error), "exception")
+    if isinstance(error, SyntaxError) and (error.filename or "").startswith(CELL_PREFIX):
+        where = [{"cell": error.filename[len(CELL_PREFIX):-1], "line": error.lineno or 0,
+                  "code": (error.text or "").strip()}]
+        return {"kind": "syntax", "type": type(error).__name__, "message": _safe_str(error.msg), "where": where}
+    where = []
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename.startswith(CELL_PREFIX):
+            where.append({"cell": frame.filename[len(CELL_PREFIX):-1], "line": frame.lineno or 0,
+                          "code": (frame.line or "").strip()})
+    return {"kind": kind, "type": type(error).__name__, "message": _safe_str(error), "where": where[-3:]}
+
+
+def _safe_str(error) -> str:
+    try:
+        text = str(error)
+    except BaseException:
+        text = "<the exception could not be shown>"
+    return text if len(text) <= 500 else text[:500] + "…"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fd-in", type=int, required=True)
+    parser.add_argument("--fd-out", type=int, required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-output", type=int, default=64_000)
+    parser.add_argument("--flood-output", type=int, default=16_000_000)
+    options = parser.parse_args()
+    fd_in, fd_out = options.fd_in, options.fd_out
+
+    import torch
+
+    torch.set_num_threads(options.threads)
+    worker = Worker(options)
+    wire.write_frame(fd_out, wire.encode({"id": 0, "ok": True, "value": {"ready": True, "uid": os.getuid()}}))
+    while True:
+        frame = wire.read_frame(fd_in)
+        if frame is None:
+            return
+        request = wire.decode(frame)
+        reply = worker.handle(request)
+        reply["id"] = request.get("id")
+        try:
+            payload = wire.encode(reply)
+        except BaseException as error:  # an unsendable value is the student's error, not a crash
+            payload = wire.encode({"id": request.get("id"), "ok": False, "seconds": reply.get("seconds", 0.0),
+                                   "output": reply.get("output", ""), "error": describe(error)})
+        wire.write_frame(fd_out, payload)
+
+
+if __name__ == "__main__":
+    main()
