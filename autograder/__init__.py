@@ -1,0 +1,1 @@
+"""Grading engine and instructor tools of the CNN week-1 assignment kit."""

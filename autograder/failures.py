@@ -20,9 +20,11 @@ class StudentFailure(Exception):
     """Kinds: missing, syntax, not_implemented, exception, timeout, crashed, output_flood,
     forbidden, bad_reply."""
 
-    def __init__(self, kind: str, summary: str, details: str | None = None, output: str = ""):
+    def __init__(self, kind: str, summary: str, details: str | None = None, output: str = "",
+                 error_type: str | None = None):
         super().__init__(summary)
         self.kind, self.summary, self.details, self.output = kind, summary, details, output
+        self.error_type = error_type  # the exception's class name, e.g. "ValueError", if it raised
         self.context: list[str] = []
 
 

@@ -85,13 +85,19 @@ class Worker:
             return self._run(lambda: task(self.namespace, request.get("payload") or {}, self.options))
         return {"ok": False, "error": {"kind": "grader", "type": "ValueError", "message": f"unknown op {op!r}", "where": []}}
 
-    def _exec_cell(self, grade_id: str, source: str):
+    def _exec_cell(self, grade_id: str, source: str) -> dict:
+        """Run one cell; report the names it defined even when it raised after defining them."""
         filename = f"{CELL_PREFIX}{grade_id}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        code = compile(source, filename, "exec")
-        before = set(self.namespace)
-        exec(code, self.namespace)
-        return sorted(name for name in self.namespace if name not in before and not name.startswith("__"))
+        before = {name: id(value) for name, value in self.namespace.items()}
+        error = None
+        try:
+            exec(compile(source, filename, "exec"), self.namespace)
+        except Exception as raised:  # SystemExit and the like end the worker, as in a kernel
+            error = describe(raised)
+        defined = sorted(name for name, value in self.namespace.items()
+                         if before.get(name) != id(value) and not name.startswith("__"))
+        return {"defined": defined, "error": error}
 
     def _call(self, request: dict) -> dict:
         name = request.get("name")

@@ -1,0 +1,158 @@
+"""The pytest plugin that makes pytest the grading engine.
+
+It hands the graders their fixtures (the sandboxed ``student``, the config,
+``attach``), reads each test's part, weight and name, and records outcomes
+as ``TestResult``s. Only the failure's own words reach the student: never
+pytest's report, which would show the hidden test's source.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from .config import GradingConfig
+from .failures import GradingFailure, StudentFailure
+from .results import TestResult
+from .session import WorkerSession
+
+
+class GradingPlugin:
+    def __init__(self, session: WorkerSession, config: GradingConfig):
+        self.session, self.config = session, config
+        self.results: dict[str, TestResult] = {}
+        self.order: list[str] = []
+        self.collection_errors: list[str] = []
+        self._attachments: dict[str, dict] = {}
+
+    # ----- fixtures ----------------------------------------------------------------------------
+
+    @pytest.fixture(scope="session")
+    def student(self) -> WorkerSession:
+        return self.session
+
+    @pytest.fixture(scope="session")
+    def grading_config(self) -> GradingConfig:
+        return self.config
+
+    @pytest.fixture
+    def attach(self, request):
+        """``attach(key, value)``: data for the test's figures in the feedback report."""
+        store = self._attachments.setdefault(request.node.nodeid, {})
+
+        def attach(key: str, value) -> None:
+            store[key] = _json_safe(value)
+
+        return attach
+
+    # ----- hooks -------------------------------------------------------------------------------
+
+    def pytest_configure(self, config) -> None:
+        config.addinivalue_line("markers", "part(key): the grading.toml part this test scores")
+        config.addinivalue_line("markers", "weight(n): the test's share of its part (default 1)")
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.collection_errors.append(f"{report.nodeid}: {report.longreprtext[-500:]}")
+
+    def pytest_collection_modifyitems(self, session, config, items) -> None:
+        weights: dict[str, float] = {}
+        for item in items:
+            part = _part_of(item)
+            if part not in self.config.parts:
+                raise pytest.UsageError(f"{item.nodeid}: part {part!r} is not a part of grading.toml")
+            weights[part] = weights.get(part, 0.0) + _weight_of(item)
+        names = set()
+        for item in items:
+            part, name = _part_of(item), _name_of(item)
+            if name in names:
+                raise pytest.UsageError(f"{item.nodeid}: two grader tests are named {name!r}")
+            names.add(name)
+            hidden = name in self.config.feedback.hidden_tests
+            self.results[item.nodeid] = TestResult(
+                name=name, part=part,
+                max_score=self.config.parts[part].points * _weight_of(item) / weights[part],
+                passed=False, summary="The test did not run.",
+                visibility=self.config.feedback.visibility, hidden=hidden,
+                show_details=self.config.feedback.details == "full")
+            self.order.append(item.nodeid)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        result = self.results.get(item.nodeid)
+        if result is None or report.when == "teardown":
+            return
+        result.seconds += call.duration
+        if report.when == "setup" and report.passed:
+            return
+        if report.passed:
+            result.passed, result.summary = True, ""
+        elif report.skipped:
+            result.passed, result.summary = False, "The test was skipped."
+        else:
+            _describe_failure(result, call.excinfo.value if call.excinfo else None)
+        result.attachments = self._attachments.get(item.nodeid, {})
+
+
+def _describe_failure(result: TestResult, error: BaseException | None) -> None:
+    result.passed = False
+    if isinstance(error, (GradingFailure, StudentFailure)):
+        context = "; ".join(error.context)
+        result.summary = f"{context}: {error.summary}" if context else error.summary
+        result.details = error.details
+        result.student_output = getattr(error, "output", "") or ""
+    else:  # a failure the graders did not word (their own bug): say little, reveal nothing
+        kind = type(error).__name__ if error is not None else "an unknown error"
+        result.summary = f"The check could not be completed ({kind}). Please tell your instructor."
+
+
+def _marker_arg(item, name: str, default=None):
+    marker = item.get_closest_marker(name)
+    return marker.args[0] if marker is not None and marker.args else default
+
+
+def _part_of(item) -> str:
+    part = _marker_arg(item, "part")
+    if part is None:
+        raise pytest.UsageError(f"{item.nodeid} has no @pytest.mark.part(...)")
+    return part
+
+
+def _weight_of(item) -> float:
+    return float(_marker_arg(item, "weight", 1))
+
+
+def _name_of(item) -> str:
+    doc = (getattr(item, "function", None) and item.function.__doc__) or ""
+    name = doc.strip().splitlines()[0].strip() if doc.strip() else item.name
+    if hasattr(item, "callspec"):  # a parametrised test: its id keeps names unique
+        name = f"{name} [{item.callspec.id}]"
+    return name
+
+
+def _json_safe(value):
+    """Attachments as strict JSON: tensors to lists, NaN and infinities to None."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def run_graders(graders_dir, plugin: GradingPlugin, select: str | None = None) -> int:
+    """Run the hidden graders with pytest in this (trusted) process; returns pytest's exit code."""
+    args = [str(graders_dir), "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
+            "-p", "no:logging", "--rootdir", str(graders_dir), "-c", "/dev/null", "-W", "ignore"]
+    if select:
+        args += ["-k", select]
+    started = time.monotonic()
+    code = pytest.main(args, plugins=[plugin])
+    plugin.elapsed = time.monotonic() - started
+    return int(code)

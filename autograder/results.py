@@ -1,0 +1,120 @@
+"""Grading results as data, and their one conversion to Gradescope's results.json."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HIDDEN_FAILURE_TEXT = "This hidden test did not pass. Its inputs and expected values are not shown."
+
+
+@dataclass
+class TestResult:
+    name: str
+    part: str
+    max_score: float
+    passed: bool
+    summary: str = ""  # what was checked and what went wrong, for everyone
+    details: str | None = None  # values, positions: shown only where allowed
+    student_output: str = ""  # what the student's code printed during the test
+    visibility: str = "visible"
+    hidden: bool = False
+    show_details: bool = True
+    seconds: float = 0.0
+    attachments: dict = field(default_factory=dict)  # data for figures in the feedback report
+
+    @property
+    def score(self) -> float:
+        return self.max_score if self.passed else 0.0
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "failed"
+
+    def feedback(self) -> str:
+        """The text a student sees for this test (Gradescope's per-test output)."""
+        if self.passed:
+            return "Passed."
+        if self.hidden:
+            return HIDDEN_FAILURE_TEXT
+        text = self.summary
+        if self.details and self.show_details:
+            text += f"\n\n{self.details}"
+        if self.student_output.strip():
+            text += f"\n\nYour code printed:\n{self.student_output.strip()[:2000]}"
+        return text
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    kind: str
+    tests: list[TestResult]
+    parts: dict[str, tuple[str, float]]  # key -> (title, points)
+    problems: list[str] = field(default_factory=list)  # about the submission, for the student
+    missing_protections: list[str] = field(default_factory=list)  # about the grading run
+    execution_time: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # startup, extraction, per part
+
+    @property
+    def score(self) -> float:
+        return round(sum(test.score for test in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(points for _, points in self.parts.values()), 4)
+
+    def part_score(self, part: str) -> float:
+        return round(sum(test.score for test in self.tests if test.part == part), 4)
+
+    def general_output(self) -> str:
+        lines = [f"Score: {self.score:g} / {self.max_score:g}"]
+        if self.problems:
+            lines += ["", "Problems with the submission:"] + [f"- {problem}" for problem in self.problems]
+        if self.missing_protections:
+            lines += ["", "Note: this grading run lacked " + "; ".join(self.missing_protections) + "."]
+        return "\n".join(lines)
+
+    def to_gradescope(self) -> dict:
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.execution_time, 2),
+            "output": self.general_output(),
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": [
+                {"name": test.name, "score": round(test.score, 4), "max_score": round(test.max_score, 4),
+                 "status": test.status, "output": test.feedback(), "visibility": test.visibility,
+                 "tags": [test.part]}
+                for test in self.tests
+            ],
+        }
+
+    def to_feedback_data(self) -> dict:
+        """Everything the HTML feedback report needs (results.json stays pure Gradescope)."""
+        data = asdict(self)
+        data["score"], data["max_score"] = self.score, self.max_score
+        for test, raw in zip(self.tests, data["tests"]):
+            raw["feedback"] = test.feedback()
+            raw["score"] = test.score
+            if test.hidden:  # hidden tests keep their secrets in every output
+                raw.update(summary="", details=None, student_output="", attachments={})
+        return data
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, ensure_ascii=False, allow_nan=False)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,40 @@
+"""The contract's LeNet-style architecture, written independently of any solution.
+
+Used on both sides: in the worker (the accuracy gate and the training,
+evaluation and feature-map probes run the student's functions on this model,
+so a SimpleCNN bug costs only its own part) and in the grader (expected
+values). Bind-mounted into the sandbox, so it imports only torch.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3")
+
+
+class ReferenceCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)  # (N, 6, 28, 28)
+        self.pool1 = nn.MaxPool2d(2, 2)  # (N, 6, 14, 14)
+        self.conv2 = nn.Conv2d(6, 16, 5)  # (N, 16, 10, 10)
+        self.pool2 = nn.MaxPool2d(2, 2)  # (N, 16, 5, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 1, 28, 28) -> (N, 10) logits
+        x = self.pool1(F.relu(self.conv1(x)))
+        x = self.pool2(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)  # (N, 400)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def seeded_weights(seed: int) -> dict[str, torch.Tensor]:
+    """A freshly initialised reference model's weights, reproducible from ``seed``."""
+    torch.manual_seed(seed)
+    return {name: tensor.detach().clone() for name, tensor in ReferenceCNN().state_dict().items()}
