@@ -13,13 +13,6 @@ def test_shipped_configuration_names_every_part_with_points():
     assert 0 < config.training.min_accuracy < 100
 
 
-def _write(tmp_path, text):
-    original = (KIT_ROOT / "grading.toml").read_text()
-    path = tmp_path / "grading.toml"
-    path.write_text(original + text)
-    return path
-
-
 def test_unknown_setting_is_named(tmp_path):
     path = tmp_path / "grading.toml"
     path.write_text((KIT_ROOT / "grading.toml").read_text().replace("[training]\n", "[training]\nepoch = 3\n"))
@@ -29,9 +22,6 @@ def test_unknown_setting_is_named(tmp_path):
 
 def test_wrong_type_is_named(tmp_path):
     path = tmp_path / "grading.toml"
-    path.write_text((KIT_ROOT / "grading.toml").read_text().replace("[training]\n", "[training]\nbatch_size_x = 1\n"))
-    with pytest.raises(ConfigError):
-        load_config(path)
     path.write_text((KIT_ROOT / "grading.toml").read_text().replace("batch_size = 64", 'batch_size = "many"'))
     with pytest.raises(ConfigError, match="batch_size"):
         load_config(path)

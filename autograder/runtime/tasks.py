@@ -1,3 +1,389 @@
-"""Worker-side routines that need more than one call (models, training). Placeholder: the
-graders engineer replaces this file."""
-TASKS = {}
+"""Worker-side routines that need more than one call of the student's code.
+
+Each task is ``function(namespace, payload, options) -> plain data`` (tensors,
+numbers, strings, lists, dicts with str keys). A task only *observes*: it
+builds models and instrumented loaders/optimizers, runs the student's code on
+them and reports what happened (values, an event log, final weights). Every
+comparison and every score is computed in the grader, which never trusts
+these reports further than data.
+
+Runs inside the sandbox: imports only torch, numpy and this folder's modules.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from reference_model import LAYER_NAMES, ReferenceCNN
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+MAX_CURVE_POINTS = 300
+
+# Settings reported per layer type (whatever the class, only attributes that exist are read).
+_SETTINGS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+             "in_features", "out_features", "ceil_mode", "padding_mode")
+
+
+# ----- small helpers ------------------------------------------------------------------------
+
+def _plain(value):
+    """A module setting as wire-safe data (ints, strings, lists)."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    return repr(value)[:80]
+
+
+def _type_names(module) -> list[str]:
+    """The module's class and its bases as ``module.qualname`` (so a subclass of Conv2d shows it)."""
+    return [f"{kind.__module__}.{kind.__qualname__}" for kind in type(module).__mro__
+            if kind not in (object, nn.Module)]
+
+
+def _snapshot(model) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def _changed(model, before: dict[str, torch.Tensor]) -> list[str]:
+    after = model.state_dict()
+    return [name for name, tensor in before.items()
+            if name not in after or after[name].shape != tensor.shape or not torch.equal(after[name], tensor)]
+
+
+def _reference(weights: dict | None) -> ReferenceCNN:
+    model = ReferenceCNN()
+    if weights is not None:
+        model.load_state_dict(weights)
+    return model
+
+
+class ProbeLoader:
+    """An iterable of the given batches with ``len()``, counting passes and batches in ``log``.
+
+    ``dataset`` and ``batch_size`` are there for students who read them as from a DataLoader.
+    """
+
+    def __init__(self, batches, log: list):
+        self.batches = [(x, y) for x, y in batches]
+        self.log = log
+        self.passes = 0
+        self.batch_size = len(self.batches[0][1]) if self.batches else 0
+        self.dataset = _Samples(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        self.passes += 1
+        self.log.append(["pass", self.passes])
+        for x, y in self.batches:
+            self.log.append(["batch"])
+            yield x.clone(), y.clone()  # the student may modify a batch in place
+
+
+class _Samples:
+    def __init__(self, batches):
+        self.x = torch.cat([x for x, _ in batches]) if batches else torch.zeros(0, 1, 28, 28)
+        self.y = torch.cat([y for _, y in batches]) if batches else torch.zeros(0, dtype=torch.long)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]
+
+
+def _log_forwards(model, log: list):
+    def before_forward(module, inputs):
+        log.append(["forward", bool(module.training), bool(torch.is_grad_enabled()),
+                    bool(torch.is_inference_mode_enabled())])
+    return model.register_forward_pre_hook(before_forward)
+
+
+def _count_calls(owner, method_name: str, log: list, event: str) -> None:
+    """Replace the bound method ``owner.method_name`` by one that logs ``event`` first."""
+    original = getattr(owner, method_name)
+
+    def counted(*args, **kwargs):
+        log.append([event])
+        return original(*args, **kwargs)
+
+    object.__setattr__(owner, method_name, counted)
+
+
+def _student(namespace, name):
+    if name not in namespace:
+        raise NameError(f"{name} is not defined")
+    return namespace[name]
+
+
+# ----- SimpleCNN ----------------------------------------------------------------------------
+
+def inspect_simple_cnn(namespace, payload, options):
+    """Construct the student's SimpleCNN and describe it; optionally run it and run it with given weights.
+
+    payload: seed; optional input (N, 1, 28, 28); optional weights {name: tensor} of the reference.
+    """
+    torch.manual_seed(int(payload.get("seed", 0)))
+    model = _student(namespace, "SimpleCNN")()
+    report = {"type": _type_names(model)[:1], "is_module": isinstance(model, nn.Module)}
+    if not isinstance(model, nn.Module):
+        return report
+    layers = {}
+    for name in LAYER_NAMES:
+        module = getattr(model, name, None)
+        if not isinstance(module, nn.Module):
+            layers[name] = None
+            continue
+        layers[name] = {
+            "types": _type_names(module),
+            "settings": {key: _plain(getattr(module, key)) for key in _SETTINGS if hasattr(module, key)},
+            "has_bias": getattr(module, "bias", None) is not None,
+            "trainable": sum(p.numel() for p in module.parameters() if p.requires_grad),
+        }
+    report["layers"] = layers
+    report["children"] = [[name, _type_names(child)[0]] for name, child in model.named_children()]
+    report["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    report["state_shapes"] = {name: list(t.shape) for name, t in model.state_dict().items()}
+
+    x = payload.get("input")
+    if x is None:
+        return report
+    model.eval()  # contract forward has no dropout, but a student's extra dropout must not add noise
+    trace = []
+    hooks = []
+    for name, module in model.named_modules():
+        if module is model:
+            continue
+
+        def record(module, inputs, output, name=name):
+            first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+            trace.append({
+                "name": name, "type": type(module).__name__,
+                "input_shape": list(first.shape) if first is not None else None,
+                "input_min": float(first.min()) if first is not None and first.numel() else None,
+                "output_shape": list(output.shape) if isinstance(output, torch.Tensor) else None,
+            })
+        hooks.append(module.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            output = model(x.clone())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    report["trace"] = trace
+    report["output_shape"] = list(output.shape) if isinstance(output, torch.Tensor) else None
+    report["output_type"] = type(output).__name__
+
+    weights = payload.get("weights")
+    if weights is None:
+        return report
+    own = model.state_dict()
+    missing = [name for name in weights if name not in own]
+    mismatched = [[name, list(own[name].shape), list(t.shape)] for name, t in weights.items()
+                  if name in own and own[name].shape != t.shape]
+    report["load"] = {"missing": missing, "mismatched": mismatched,
+                      "unexpected": [name for name in own if name not in weights]}
+    if missing or mismatched:
+        return report
+    model.load_state_dict(weights, strict=False)
+    with torch.no_grad():
+        report["loaded_output"] = model(x.clone())
+    return report
+
+
+# ----- the training loop and evaluation -----------------------------------------------------
+
+def train_probe(namespace, payload, options):
+    """Run the student's train_one_epoch once on a reference model with every step observed.
+
+    payload: weights, batches [(x, y)], lr, momentum, seed (for the stale gradients).
+    The model starts in eval mode with stale gradients, so that a loop that forgets
+    model.train() or zeroes the gradients only after step shows it.
+    """
+    train_one_epoch = _student(namespace, "train_one_epoch")
+    model = _reference(payload["weights"])
+    model.eval()
+    generator = torch.Generator().manual_seed(int(payload.get("seed", 0)))
+    for parameter in model.parameters():
+        parameter.grad = torch.randn(parameter.shape, generator=generator)
+    log: list = []
+    loader = ProbeLoader(payload["batches"], log)
+    lr, momentum = float(payload["lr"]), float(payload["momentum"])
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    _count_calls(optimizer, "zero_grad", log, "zero_grad")
+    _count_calls(optimizer, "step", log, "step")
+    _count_calls(model, "zero_grad", log, "zero_grad")
+    _log_forwards(model, log)
+    model.fc3.bias.register_hook(lambda grad: log.append(["backward"]))
+    criterion = nn.CrossEntropyLoss()
+
+    returned = train_one_epoch(model, loader, criterion, optimizer)
+
+    group = optimizer.param_groups[0] if optimizer.param_groups else {}
+    return {
+        "returned": returned,
+        "events": log,
+        "passes": loader.passes,
+        "optimizer": {"lr": group.get("lr"), "momentum": group.get("momentum"),
+                      "groups": len(optimizer.param_groups),
+                      "parameters": sum(len(g["params"]) for g in optimizer.param_groups)},
+        "weights": _snapshot(model),
+        "training_after": bool(model.training),
+    }
+
+
+def evaluate_probe(namespace, payload, options):
+    """Run the student's evaluate once on a reference model, observing mode, gradients and passes.
+
+    payload: weights, batches [(x, y)], start_mode "train" or "eval".
+    """
+    evaluate = _student(namespace, "evaluate")
+    model = _reference(payload["weights"])
+    model.train(payload.get("start_mode", "train") == "train")
+    before = _snapshot(model)
+    log: list = []
+    loader = ProbeLoader(payload["batches"], log)
+    _log_forwards(model, log)
+
+    returned = evaluate(model, loader)
+
+    return {"returned": returned, "events": log, "passes": loader.passes,
+            "changed": _changed(model, before), "training_after": bool(model.training)}
+
+
+def feature_maps_probe(namespace, payload, options):
+    """Call the student's feature_maps on a reference model in the given mode.
+
+    payload: weights, image (1, 28, 28), mode "train" or "eval".
+    """
+    feature_maps = _student(namespace, "feature_maps")
+    model = _reference(payload["weights"])
+    model.train(payload.get("mode", "eval") == "train")
+    before = _snapshot(model)
+
+    returned = feature_maps(model, payload["image"].clone())
+
+    report = {"changed": _changed(model, before), "training_after": bool(model.training),
+              "is_dict": isinstance(returned, dict)}
+    if not isinstance(returned, dict):
+        report["returned_type"] = type(returned).__name__
+        return report
+    report["keys"] = [key if isinstance(key, str) else repr(key) for key in returned]
+    report["maps"] = {key: returned[key] for key in ("conv1", "pool1", "conv2") if key in returned}
+    report["requires_grad"] = {key: bool(getattr(value, "requires_grad", False))
+                               for key, value in report["maps"].items()}
+    return report
+
+
+# ----- the accuracy gate --------------------------------------------------------------------
+
+class ShuffledBatches:
+    """A seeded, reshuffled-every-pass loader over in-memory tensors (cheap per batch)."""
+
+    def __init__(self, images, labels, batch_size: int, seed: int):
+        self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.passes = 0
+
+    def __len__(self):
+        return (len(self.labels) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        self.passes += 1
+        order = torch.randperm(len(self.labels), generator=self.generator)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            yield self.images[index], self.labels[index]
+
+
+class RecordingLoss(nn.CrossEntropyLoss):
+    """Cross-entropy that remembers each value it computed (for the loss curve)."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: list[float] = []
+
+    def forward(self, input, target):
+        loss = super().forward(input, target)
+        self.values.append(float(loss.detach()))
+        return loss
+
+
+def load_training_set(data_dir: str, samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``samples`` training images, normalised, as (N, 1, 28, 28) float32 and (N,) int64."""
+    images = np.load(os.path.join(data_dir, "train-images.npy"), allow_pickle=False)[:samples]
+    labels = np.load(os.path.join(data_dir, "train-labels.npy"), allow_pickle=False)[:samples]
+    x = torch.from_numpy(images.astype(np.float32)).div_(255.0).sub_(MNIST_MEAN).div_(MNIST_STD)
+    return x.unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def make_optimizer(model, name: str, learning_rate: float, momentum: float):
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=learning_rate)
+    raise ValueError(f"unknown optimizer {name!r} in [training] of grading.toml")
+
+
+def _downsample(values: list[float], points: int) -> list[float]:
+    """Bucket means, so the curve keeps its shape with at most ``points`` values."""
+    if len(values) <= points:
+        return list(values)
+    edges = np.linspace(0, len(values), points + 1).astype(int)
+    array = np.asarray(values, dtype=np.float64)
+    return [float(array[a:b].mean()) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def train_budget(namespace, payload, options):
+    """Train a reference-architecture model with the student's train_one_epoch under the budget.
+
+    payload: seed, epochs, batch_size, train_samples, optimizer, learning_rate, momentum.
+    The grader measures test accuracy from the returned weights; the worker never sees the test set.
+    """
+    train_one_epoch = _student(namespace, "train_one_epoch")
+    seed = int(payload["seed"])
+    images, labels = load_training_set(options.data_dir, int(payload["train_samples"]))
+    loader = ShuffledBatches(images, labels, int(payload["batch_size"]), seed)
+    torch.manual_seed(seed)
+    model = ReferenceCNN()
+    optimizer = make_optimizer(model, str(payload["optimizer"]), float(payload["learning_rate"]),
+                               float(payload["momentum"]))
+    steps = [0]
+    original_step = optimizer.step
+
+    def counted_step(*args, **kwargs):
+        steps[0] += 1
+        return original_step(*args, **kwargs)
+
+    optimizer.step = counted_step
+    criterion = RecordingLoss()
+    returned, seconds = [], []
+    for _ in range(int(payload["epochs"])):
+        started = time.perf_counter()
+        returned.append(train_one_epoch(model, loader, criterion, optimizer))
+        seconds.append(time.perf_counter() - started)
+    return {
+        "weights": _snapshot(model),
+        "returned": returned,
+        "losses": _downsample(criterion.values, MAX_CURVE_POINTS),
+        "batches_seen": len(criterion.values),
+        "steps": steps[0],
+        "passes": loader.passes,
+        "batches_per_epoch": len(loader),
+        "seconds": seconds,
+    }
+
+
+TASKS = {
+    "inspect_simple_cnn": inspect_simple_cnn,
+    "train_probe": train_probe,
+    "evaluate_probe": evaluate_probe,
+    "feature_maps_probe": feature_maps_probe,
+    "train_budget": train_budget,
+}
