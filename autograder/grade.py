@@ -7,6 +7,7 @@ ends up in results.json instead.
 """
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 
@@ -57,10 +58,18 @@ def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfi
         parts={key: (part.title, part.points) for key, part in config.parts.items()},
         problems=problems,
         missing_protections=session.protections.missing() if session.protections else [],
-        execution_time=time.monotonic() - started, timings=timings)
+        execution_time=time.monotonic() - started, timings=timings,
+        resources=_peak_memory(session))
     write_json_atomic(out_dir / "results.json", result.to_gradescope())
     write_json_atomic(out_dir / "feedback.json", result.to_feedback_data())
     return result
+
+
+def _peak_memory(session: WorkerSession) -> dict[str, float]:
+    peaks = {"grader_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if session.worker_peak_rss_mb is not None:
+        peaks["worker_peak_rss_mb"] = session.worker_peak_rss_mb
+    return peaks
 
 
 def _writable_dir(out_dir: str | Path) -> Path:

@@ -57,6 +57,7 @@ class SubmissionResult:
     missing_protections: list[str] = field(default_factory=list)  # about the grading run
     execution_time: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # startup, extraction, per part
+    resources: dict[str, float] = field(default_factory=dict)  # peak memory of grader and worker
 
     @property
     def score(self) -> float:

@@ -86,6 +86,7 @@ class WorkerSession:
         self.defined: set[str] = set()  # names the loaded cells defined
         self.restarts = 0
         self.startup_seconds: float | None = None
+        self.worker_peak_rss_mb: float | None = None
         self.protections: Protections | None = None
         self._connection: _Connection | None = None
         self._next_id = 0
@@ -103,6 +104,11 @@ class WorkerSession:
 
     def close(self) -> None:
         if self._connection is not None:
+            try:  # the worker's peak memory, for the benchmarks; a dead worker just has none
+                stats = self._request({"op": "ping"}, 5.0, "the final check")["value"]
+                self.worker_peak_rss_mb = float(stats["peak_rss_kb"]) / 1024
+            except (StudentFailure, KeyError, TypeError, ValueError):
+                pass
             self._connection.worker.kill()
             self._connection = None
 
