@@ -40,7 +40,14 @@ class Sandbox:
     max_output_kb: int = 64
     flood_output_mb: int = 16
     max_processes: int = 256
-    torch_threads: int = 1
+    torch_threads: int = 0  # 0: cores // parallel jobs (CNN_KIT_JOBS, set by grade-all)
+
+    def threads(self) -> int:
+        """Torch threads for one grading job, so that parallel jobs do not oversubscribe cores."""
+        if self.torch_threads > 0:
+            return self.torch_threads
+        jobs = max(1, int(os.environ.get("CNN_KIT_JOBS", "1") or 1))
+        return max(1, (os.cpu_count() or 1) // jobs)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfi
     extracted = time.monotonic()
     session = WorkerSession(submission, config, training_arrays(config) if submission.cells else {})
     session.launch()  # the worker imports torch while pytest and the graders load here
+    _limit_torch_threads(config.sandbox.threads())
     plugin = GradingPlugin(session, config)
     try:
         code = run_graders(graders_dir, plugin, select)
@@ -63,6 +64,13 @@ def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfi
     write_json_atomic(out_dir / "results.json", result.to_gradescope())
     write_json_atomic(out_dir / "feedback.json", result.to_feedback_data())
     return result
+
+
+def _limit_torch_threads(threads: int) -> None:
+    """The grader's own tensor work (references, test-set accuracy) shares the job's cores."""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _peak_memory(session: WorkerSession) -> dict[str, float]:

@@ -85,7 +85,7 @@ def start_worker(limits: Sandbox, data_files: dict[str, Path]) -> WorkerProcess:
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
     worker_args = ["--fd-in", str(request_read), "--fd-out", str(reply_write),
-                   "--threads", str(limits.torch_threads),
+                   "--threads", str(limits.threads()),
                    "--max-output", str(limits.max_output_kb * 1000),
                    "--flood-output", str(limits.flood_output_mb * 1_000_000)]
     python = [sys.executable, "-I", "-B"]
@@ -181,7 +181,7 @@ def _drop_privileges() -> list[str]:
 
 def _worker_environment(limits: Sandbox, sandboxed: bool) -> dict[str, str]:
     home = SANDBOX_SCRATCH if sandboxed else tempfile.gettempdir()
-    threads = str(limits.torch_threads)
+    threads = str(limits.threads())
     env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.matplotlib", "PYTHONDONTWRITEBYTECODE": "1"}
