@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import GradingConfig, load_config
 from .data_cache import training_arrays
 from .extract import extract
+from .feedback_html import write_feedback
 from .plugin import GradingPlugin, run_graders
 from .results import SubmissionResult, write_json_atomic
 from .session import WorkerSession
@@ -63,6 +64,7 @@ def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfi
         resources=_peak_memory(session))
     write_json_atomic(out_dir / "results.json", result.to_gradescope())
     write_json_atomic(out_dir / "feedback.json", result.to_feedback_data())
+    write_feedback(out_dir)  # OUT/feedback.html, the student's report (never raises for drawing problems)
     return result
 
 
