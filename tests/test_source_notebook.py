@@ -1,0 +1,124 @@
+"""The instructor notebook: well-formed for nbgrader, and runs top to bottom with a real kernel."""
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from autograder.contract import GRADED_NAMES, IMPORT_CELL_ID, PARTS
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "source" / "cnn_week1" / "cnn_week1.ipynb"
+FIGURE_CELLS = ("demo_edges", "demo_output_size", "demo_pytorch_conv", "demo_pooling", "plot_training",
+                "demo_filters", "demo_filter_outputs", "demo_feature_maps")
+
+
+def grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def stream_text(cell) -> str:
+    return "".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream")
+
+
+@pytest.fixture(scope="module")
+def committed():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def executed(mnist_dir):
+    """The notebook after a QUICK run (1 short epoch) in a python3 kernel, cwd = its folder."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this process's environment
+        patch.setenv("CNN_WEEK1_QUICK", "1")
+        patch.setenv("CNN_MNIST_DIR", str(mnist_dir))
+        patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        patch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
+                                resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+        client.execute()
+    return notebook
+
+
+# --- the committed file ----------------------------------------------------------------------
+
+def test_committed_without_outputs_and_with_python3_kernel(committed):
+    assert committed.metadata.kernelspec.name == "python3"
+    for cell in committed.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, grade_id(cell)
+
+
+def test_first_code_cell_is_the_locked_import_cell(committed):
+    first = next(cell for cell in committed.cells if cell.cell_type == "code")
+    assert first.metadata["nbgrader"] == {"grade": False, "solution": False, "locked": True,
+                                          "grade_id": IMPORT_CELL_ID, "schema_version": 3}
+    imported = set()
+    for node in ast.parse(first.source).body:
+        assert isinstance(node, (ast.Import, ast.ImportFrom)), ast.dump(node)
+        imported |= {alias.name for alias in node.names} | {getattr(node, "module", None)} - {None}
+    assert imported == {"math", "numpy", "torch", "torch.nn", "torch.nn.functional"}
+
+
+def test_every_contract_name_has_its_own_solution_cell(committed):
+    solution_cells = {grade_id(cell): cell for cell in committed.cells
+                      if cell.metadata.get("nbgrader", {}).get("solution")}
+    assert sorted(solution_cells) == sorted(GRADED_NAMES)
+    for name, cell in solution_cells.items():
+        assert cell.metadata["nbgrader"] == {"grade": False, "solution": True, "locked": False,
+                                             "grade_id": name, "schema_version": 3}
+        defined = [node.name for node in ast.parse(cell.source).body
+                   if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        assert [d for d in defined if not d.startswith("_")] == [name]
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+
+
+def test_other_code_cells_are_locked_with_unique_ids(committed):
+    ids = [grade_id(cell) for cell in committed.cells if cell.cell_type == "code"]
+    assert None not in ids and len(ids) == len(set(ids))
+    for cell in committed.cells:
+        if cell.cell_type == "code" and grade_id(cell) not in GRADED_NAMES:
+            assert cell.metadata["nbgrader"]["locked"] is True, grade_id(cell)
+
+
+# --- the executed notebook -------------------------------------------------------------------
+
+def test_runs_without_errors(executed):
+    errors = [(grade_id(cell), output.ename, output.evalue) for cell in executed.cells
+              if cell.cell_type == "code" for output in cell.outputs if output.output_type == "error"]
+    assert errors == []
+
+
+def test_figures_are_rendered(executed):
+    with_png = {grade_id(cell) for cell in executed.cells if cell.cell_type == "code"
+                for output in cell.outputs if "image/png" in output.get("data", {})}
+    assert set(FIGURE_CELLS) <= with_png, set(FIGURE_CELLS) - with_png
+
+
+def test_every_public_check_passes(executed):
+    checked = []
+    for part, names in PARTS.items():
+        cell = next(cell for cell in executed.cells if grade_id(cell) == f"check_{part}")
+        lines = stream_text(cell).splitlines()
+        assert lines == [f"✅ {name}: passed" for name in names], (part, lines)
+        checked += names
+    assert sorted(checked) == sorted(GRADED_NAMES)
+
+
+def test_quick_training_ran_and_reported_accuracy(executed):
+    cell = next(cell for cell in executed.cells if grade_id(cell) == "train_mnist")
+    text = stream_text(cell)
+    assert "QUICK run: 1 epoch(s), 6,000 training and 2,000 test images" in text
+    assert "epoch 1/1:" in text and "test accuracy" in text
+    assert "⏳" not in text
+
+
+def test_parameter_counts_are_printed(executed):
+    text = stream_text(next(cell for cell in executed.cells if grade_id(cell) == "demo_why_conv"))
+    for figure in ("156", "2,416", "48,120", "10,164", "850", "61,706", "3,692,640"):
+        assert figure in text
