@@ -9,6 +9,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"  # ../shared beside the repository (see shared/README.md)
 
+# The README's test command gives CNN_MNIST_DIR relative to the repository root; kernels
+# and graders started by the tests run in other folders, so pin it to an absolute path.
+if os.environ.get("CNN_MNIST_DIR"):
+    os.environ["CNN_MNIST_DIR"] = str(Path(os.environ["CNN_MNIST_DIR"]).resolve())
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
