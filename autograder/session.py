@@ -66,6 +66,8 @@ class _Connection:
                 return "it stopped answering"
         if self.flooded:
             return "it printed far too much output and was stopped"
+        if code > 128 and self.worker.protections.processes:  # bwrap reports a signal as 128 + its number
+            code = 128 - code
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
             hint = " (usually: too much memory)" if -code == 9 else ""
@@ -214,7 +216,12 @@ class WorkerSession:
                 self._discard(connection)
                 raise StudentFailure("bad_reply", f"{what} sent back something unreadable ({error}).")
             if isinstance(reply, dict) and reply.get("id") == request_id:
-                return self._check_reply(reply, what)
+                try:
+                    return self._check_reply(reply, what)
+                except StudentFailure as failure:
+                    if failure.kind == "output_flood":  # a thread may still be printing: start afresh
+                        self._discard(connection)
+                    raise
             # a frame with another id was not asked for (stale, or forged by student code): ignore it
 
     def _check_reply(self, reply: dict, what: str) -> dict:

@@ -111,7 +111,9 @@ def decode(data: bytes):
     """Turn a frame back into Python data; tensors become plain float/int torch tensors."""
     try:
         return _from_json(json.loads(data.decode("utf-8")), 0)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except WireError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError) as error:  # bad base64, shapes, pairs
         raise WireError(f"unreadable message: {error}") from error
 
 

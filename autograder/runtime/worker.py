@@ -95,7 +95,7 @@ class Worker:
         error = None
         try:
             exec(compile(source, filename, "exec"), self.namespace)
-        except Exception as raised:  # SystemExit and the like end the worker, as in a kernel
+        except BaseException as raised:  # sys.exit() in a cell ends the cell, not the kernel: names so far stay
             error = describe(raised)
         defined = sorted(name for name, value in self.namespace.items()
                          if before.get(name) != id(value) and not name.startswith("__"))
