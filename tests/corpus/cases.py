@@ -1,4 +1,4 @@
-"""The corpus of wrong and hostile submissions, each described as a change to ``_reference.py``.
+"""The corpus of wrong and hostile submissions, each a change to the reference solution.
 
 A case names the contract functions it breaks (``broken``): grading it must cost points in
 the tests of those functions only, and every other test keeps full marks. Attacks break
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REFERENCE = HERE / "_reference.py"
+# The reference solution, generated from the source notebook (its single source of truth).
+REFERENCE = HERE.parents[1] / "solutions" / "cnn_week1.py"
 
 
 @dataclass(frozen=True)
