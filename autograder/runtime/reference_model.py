@@ -38,3 +38,13 @@ def seeded_weights(seed: int) -> dict[str, torch.Tensor]:
     """A freshly initialised reference model's weights, reproducible from ``seed``."""
     torch.manual_seed(seed)
     return {name: tensor.detach().clone() for name, tensor in ReferenceCNN().state_dict().items()}
+
+
+def accuracy_percent(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> float:
+    """Accuracy in percent of ``model`` on ``images`` (N, 1, 28, 28), in eval mode without gradients."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(labels), batch):
+            correct += int((model(images[start:start + batch]).argmax(1) == labels[start:start + batch]).sum())
+    return 100.0 * correct / len(labels)
