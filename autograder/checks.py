@@ -326,3 +326,11 @@ def expect_manual(student, name: str, args, watch: str = "manual", kwargs=None) 
         raise GradingFailure(
             f"`{name}` uses {', '.join(found)}, which the assignment forbids here{allowed}: "
             "do this part's work yourself with indexing, loops, einsum or matmul.")
+
+
+def changed_weights(sent: dict[str, torch.Tensor], after) -> list[str]:
+    """Names of the parameters the worker's model no longer has as sent (compared here, not there)."""
+    after = after if isinstance(after, dict) else {}
+    return [name for name, tensor in sent.items()
+            if not isinstance(after.get(name), torch.Tensor) or after[name].shape != tensor.shape
+            or not torch.equal(after[name], tensor)]

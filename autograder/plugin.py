@@ -78,6 +78,11 @@ class GradingPlugin:
                 show_details=self.config.feedback.details == "full")
             self.order.append(item.nodeid)
 
+    def pytest_deselected(self, items) -> None:
+        for item in items:
+            if item.nodeid in self.results:
+                self.results[item.nodeid].summary = "Not graded in this run (only some tests were selected)."
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import as_tensor, checking, expect_tensor, shape_text
+from autograder.checks import as_tensor, changed_weights, checking, expect_tensor, shape_text
 from autograder.failures import GradingFailure
 from autograder.runtime.reference_model import ReferenceCNN, seeded_weights
 
@@ -79,7 +79,7 @@ def test_feature_maps_values(student):
 def test_feature_maps_leaves_model_unchanged(student):
     """feature_maps tracks no gradients and leaves the model's weights and train/eval mode as they were"""
     for seed, mode in ((44, "train"), (45, "eval")):
-        report, _, _ = probe(student, seed, mode)
+        report, weights, _ = probe(student, seed, mode)
         named = "training" if mode == "train" else "evaluation"
         tracked = [key for key, flag in report["requires_grad"].items() if flag]
         if tracked:
@@ -89,5 +89,6 @@ def test_feature_maps_leaves_model_unchanged(student):
             after = "training" if report["training_after"] else "evaluation"
             raise GradingFailure(f"feature_maps left the model in {after} mode; it came in {named} mode and must "
                                  "leave it so (remember the mode with `model.training` and restore it).")
-        if report["changed"]:
-            raise GradingFailure(f"feature_maps changed the model's weights ({', '.join(report['changed'][:3])}).")
+        changed = changed_weights(weights, report["weights_after"])
+        if changed:
+            raise GradingFailure(f"feature_maps changed the model's weights ({', '.join(changed[:3])}).")

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import describe_type, expect_float, number_text, with_hint
+from autograder.checks import changed_weights, describe_type, expect_float, number_text, with_hint
 from autograder.failures import GradingFailure
 from autograder.runtime.reference_model import ReferenceCNN, accuracy_percent, seeded_weights
 
@@ -268,8 +268,9 @@ def test_evaluate_mode(student):
         raise GradingFailure(f"evaluate made {report['passes']} pass(es) over the loader and used "
                              f"{count(report['events'], 'batch')} batches; expected one pass over all "
                              f"{len(batches)} batches.")
-    if report["changed"]:
-        raise GradingFailure(f"evaluate changed the model's weights ({', '.join(report['changed'][:3])}).")
+    changed = changed_weights(weights, report["weights_after"])
+    if changed:
+        raise GradingFailure(f"evaluate changed the model's weights ({', '.join(changed[:3])}).")
 
 
 # ----- the accuracy gate --------------------------------------------------------------------

@@ -49,12 +49,6 @@ def _snapshot(model) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 
-def _changed(model, before: dict[str, torch.Tensor]) -> list[str]:
-    after = model.state_dict()
-    return [name for name, tensor in before.items()
-            if name not in after or after[name].shape != tensor.shape or not torch.equal(after[name], tensor)]
-
-
 def _reference(weights: dict | None) -> ReferenceCNN:
     model = ReferenceCNN()
     if weights is not None:
@@ -246,7 +240,6 @@ def evaluate_probe(namespace, payload, options):
     evaluate = _student(namespace, "evaluate")
     model = _reference(payload["weights"])
     model.train(payload.get("start_mode", "train") == "train")
-    before = _snapshot(model)
     log: list = []
     loader = ProbeLoader(payload["batches"], log)
     _log_forwards(model, log)
@@ -254,7 +247,7 @@ def evaluate_probe(namespace, payload, options):
     returned = evaluate(model, loader)
 
     return {"returned": returned, "events": log, "passes": loader.passes,
-            "changed": _changed(model, before), "training_after": bool(model.training)}
+            "weights_after": _snapshot(model), "training_after": bool(model.training)}
 
 
 def feature_maps_probe(namespace, payload, options):
@@ -265,11 +258,10 @@ def feature_maps_probe(namespace, payload, options):
     feature_maps = _student(namespace, "feature_maps")
     model = _reference(payload["weights"])
     model.train(payload.get("mode", "eval") == "train")
-    before = _snapshot(model)
 
     returned = feature_maps(model, payload["image"].clone())
 
-    report = {"changed": _changed(model, before), "training_after": bool(model.training),
+    report = {"weights_after": _snapshot(model), "training_after": bool(model.training),
               "is_dict": isinstance(returned, dict)}
     if not isinstance(returned, dict):
         report["returned_type"] = type(returned).__name__
