@@ -81,7 +81,8 @@ class GradingPlugin:
     def pytest_deselected(self, items) -> None:
         for item in items:
             if item.nodeid in self.results:
-                self.results[item.nodeid].summary = "Not graded in this run (only some tests were selected)."
+                result = self.results[item.nodeid]
+                result.selected, result.summary = False, "Not graded in this run (only some tests were selected)."
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):

@@ -23,6 +23,7 @@ class TestResult:
     hidden: bool = False
     show_details: bool = True
     seconds: float = 0.0
+    selected: bool = True  # False: left out of a --select run, so not graded this time
     attachments: dict = field(default_factory=dict)  # data for figures in the feedback report
 
     @property

@@ -292,10 +292,10 @@ class SimpleCNN(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)
-        self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.pool1 = nn.MaxPool2d(2, 2)  # halves height and width
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
-        self.pool2 = nn.MaxPool2d(kernel_size=2, stride=2)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.pool2 = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(400, 120)  # 16 maps of 5×5, flattened
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, 10)
 

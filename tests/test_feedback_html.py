@@ -4,7 +4,7 @@ Every submission is graded once per module by ``python -m autograder grade`` (in
 subprocesses) with the real graders and a copy of grading.toml whose training budget is a
 tenth of MNIST (FAST_TRAINING), so the accuracy gate still trains for real but in seconds.
 The reference solution and the stub are graded in full; each buggy submission only on the
-parts its bug touches (``--select``), the rest of its report saying "The test did not run.".
+parts its bug touches (``--select``), the rest of its report saying the tests were not graded in this run.
 """
 from __future__ import annotations
 
