@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import types
 
 import pytest
 
@@ -26,15 +27,7 @@ class GradingPlugin:
         self.collection_errors: list[str] = []
         self._attachments: dict[str, dict] = {}
 
-    # ----- fixtures ----------------------------------------------------------------------------
-
-    @pytest.fixture(scope="session")
-    def student(self) -> WorkerSession:
-        return self.session
-
-    @pytest.fixture(scope="session")
-    def grading_config(self) -> GradingConfig:
-        return self.config
+    # ----- fixtures (``student`` and ``grading_config`` come from ``session_fixtures``) ----------
 
     @pytest.fixture
     def attach(self, request):
@@ -152,6 +145,23 @@ def _json_safe(value):
     return value
 
 
+def session_fixtures(plugin: GradingPlugin) -> types.ModuleType:
+    """The session-wide fixtures as a plugin module of plain functions (pytest reads fixtures
+    from a module's or a class's namespace, and deprecates session fixtures as bound methods)."""
+
+    @pytest.fixture(scope="session")
+    def student() -> WorkerSession:
+        return plugin.session
+
+    @pytest.fixture(scope="session")
+    def grading_config() -> GradingConfig:
+        return plugin.config
+
+    module = types.ModuleType("autograder_session_fixtures")
+    module.student, module.grading_config = student, grading_config
+    return module
+
+
 def run_graders(graders_dir, plugin: GradingPlugin, select: str | None = None) -> int:
     """Run the hidden graders with pytest in this (trusted) process; returns pytest's exit code."""
     args = [str(graders_dir), "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
@@ -159,6 +169,6 @@ def run_graders(graders_dir, plugin: GradingPlugin, select: str | None = None) -
     if select:
         args += ["-k", select]
     started = time.monotonic()
-    code = pytest.main(args, plugins=[plugin])
+    code = pytest.main(args, plugins=[plugin, session_fixtures(plugin)])
     plugin.elapsed = time.monotonic() - started
     return int(code)
