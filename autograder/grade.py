@@ -11,12 +11,11 @@ import resource
 import time
 from pathlib import Path
 
+# Only light modules here: the worker is launched before pytest, matplotlib and torch load,
+# so that its start-up (it imports torch) overlaps with the grader's own.
 from .config import GradingConfig, load_config
 from .data_cache import training_arrays
 from .extract import extract
-from .feedback_html import write_feedback
-from .plugin import GradingPlugin, run_graders
-from .results import SubmissionResult, write_json_atomic
 from .session import WorkerSession
 
 GRADERS_DIR = Path(__file__).resolve().parent / "graders"
@@ -27,7 +26,7 @@ class GraderError(RuntimeError):
 
 
 def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfig | None = None,
-          select: str | None = None, graders_dir: Path = GRADERS_DIR) -> SubmissionResult:
+          select: str | None = None, graders_dir: Path = GRADERS_DIR) -> "SubmissionResult":
     """Grade ``submission_path`` and write ``out_dir/results.json`` (and feedback data)."""
     started = time.monotonic()
     config = config or load_config()
@@ -36,6 +35,10 @@ def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfi
     extracted = time.monotonic()
     session = WorkerSession(submission, config, training_arrays(config) if submission.cells else {})
     session.launch()  # the worker imports torch while pytest and the graders load here
+    from .feedback_html import write_feedback
+    from .plugin import GradingPlugin, run_graders
+    from .results import SubmissionResult, write_json_atomic
+
     _limit_torch_threads(config.sandbox.threads())
     plugin = GradingPlugin(session, config)
     try:

@@ -118,7 +118,7 @@ def main() -> None:
                                if len(reference) > 1 else 0.0},
         "reference_train_seconds": {"mean": round(statistics.mean(r["train_seconds"] for r in reference), 2),
                                     "max": max(r["train_seconds"] for r in reference)},
-        "broken_accuracy_max": {label: max(r["accuracy"] for r in rows if r["loop"] == label)
+        "broken_accuracy_max": {label: max((r["accuracy"] for r in rows if r["loop"] == label), default=None)
                                 for label in ("no step", "no zero_grad")},
         "min_accuracy": budget.min_accuracy,
         "time_limit": budget.time_limit,
