@@ -39,6 +39,115 @@ def _export_solutions(args) -> int:
     return 0
 
 
+# ----- the class workflow: release → collect → grade-all → export (→ stats) ---------------------
+
+def _course(args):
+    from .layout import Course
+
+    return Course(Path(args.course).resolve())
+
+
+def _release(args) -> int:
+    from .release_check import release
+
+    report = release(load_config(args.config), Path(args.release_dir) if args.release_dir else None,
+                     Path(args.zip) if args.zip else None, generate=not args.no_generate)
+    print(report.text())
+    return 0 if report.passed else 1
+
+
+def _collect(args) -> int:
+    import json
+
+    from .collect import collect_downloads, collect_exchange
+    from .results import write_json_atomic
+
+    course = _course(args)
+    if args.exchange:
+        report = collect_exchange(course, Path(args.exchange_root) if args.exchange_root else None)
+    else:
+        report = collect_downloads(Path(args.downloads), course, args.pattern or None,
+                                   use_file_times=not args.no_file_times)
+    report_path = Path(args.report) if args.report else course.root / "submitted" / f"collect-report-{course.assignment}.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(report_path, report.to_dict())
+    print(report.text())
+    print(f"Report: {report_path}")
+    if report.unmatched:
+        print(json.dumps([item.source for item in report.unmatched], indent=1), file=sys.stderr)
+    return 0
+
+
+def _grade_all(args) -> int:
+    from .batch import grade_all
+
+    config = load_config(args.config)
+    if args.part and args.part not in config.parts:
+        print(f"error: --part must be one of {', '.join(config.parts)}", file=sys.stderr)
+        return 2
+    try:
+        summary = grade_all(_course(args), config, jobs=args.jobs, timeout=args.timeout,
+                            students=args.student or None, part=args.part, select=args.select, force=args.force)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"graded {len(summary.graded)}, zero rows {len(summary.failed)}, unchanged {len(summary.skipped)}"
+          f" in {summary.seconds:.1f} s" + (" (interrupted: run the same command again to resume)" if summary.interrupted else ""))
+    return 130 if summary.interrupted else 0
+
+
+def _export(args) -> int:
+    from .export import export_grades
+
+    exported = export_grades(_course(args), load_config(args.config), Path(args.out) if args.out else None,
+                             db_url=args.db_url, to_nbgrader=not args.no_nbgrader)
+    print(f"Wrote {exported.csv} ({len(exported.rows)} students) and per-student files in {exported.folder}")
+    if exported.gradebook:
+        print(f"nbgrader gradebook updated: {exported.gradebook}")
+    if exported.ungraded:
+        print(f"warning: {len(exported.ungraded)} submission(s) not graded yet (run grade-all): "
+              + ", ".join(exported.ungraded), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stats(args) -> int:
+    from .stats import class_stats, write_histograms
+
+    config = load_config(args.config)
+    course = _course(args)
+    stats = class_stats(course, config)
+    text = stats.table(config, top=args.top)
+    print(text)
+    out = Path(args.out) if args.out else course.root / "export" / course.assignment
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stats.txt").write_text(text + "\n", encoding="utf-8")
+    if stats.students:
+        print(f"Histograms: {write_histograms(stats, config, out / 'score_histograms.png')}")
+    return 0
+
+
+def _gradescope(args) -> int:
+    from .gradescope import build_gradescope_zip
+
+    names = build_gradescope_zip(load_config(args.config), Path(args.out), with_mnist=args.with_mnist)
+    print(f"Wrote {args.out} ({len(names)} files; solutions/ {'included (graders use it; outside the sandbox)' if any(n.startswith('solutions/') for n in names) else 'not included'})")
+    return 0
+
+
+def _github_classroom(args) -> int:
+    from .classroom import classroom_workflow
+    from .gradescope import pinned_requirements
+
+    # quoted pins (numpy>=2.0,<3 must not reach the shell unquoted); pytest is not needed for the checks
+    requirements = " ".join(f"'{line}'" for line in pinned_requirements().splitlines() if not line.startswith("pytest"))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(classroom_workflow(load_config(args.config), requirements, args.timeout), encoding="utf-8")
+    print(f"Wrote {out} (public checks only; commit it as .github/workflows/classroom.yml in the template repository)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +173,123 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write solutions/cnn_week1.py from the solution cells of "
                     "source/cnn_week1/cnn_week1.ipynb (the notebook is the single source of truth).")
     export.set_defaults(run=_export_solutions)
+    _class_commands(commands)
     return parser
+
+
+COURSE_HELP = "the nbgrader course directory holding submitted/, autograded/, export/ (default: the kit's root)"
+
+
+def _class_commands(commands) -> None:
+    release = commands.add_parser(
+        "release", help="generate the student release with nbgrader and prove it (full marks, zero, no leak)",
+        description="Run nbgrader generate_assignment (autograder.release.generate_release) into RELEASE_DIR/cnn_week1, "
+                    "then check it: the reference solution (solutions/cnn_week1.py) must score full marks, the "
+                    "release notebook's stubs must score zero, and no solution marker or solution line may appear "
+                    "in any released file. Exits 1 if a check fails (and then writes no zip).")
+    release.add_argument("--release-dir", default=None, metavar="DIR",
+                         help="where the release is written (default: the kit's release/)")
+    release.add_argument("--zip", default=None, metavar="PATH",
+                         help="also package the checked release folder as a zip for an LMS upload")
+    release.add_argument("--no-generate", action="store_true",
+                         help="check the existing release folder without running nbgrader first")
+    release.set_defaults(run=_release)
+
+    collect = commands.add_parser(
+        "collect", help="import submissions into submitted/<student>/cnn_week1/ (LMS downloads or nbgrader exchange)",
+        description="Copy submissions byte for byte (with their file times) into nbgrader's layout "
+                    "submitted/<student>/cnn_week1/, with a timestamp.txt in nbgrader's format. From LMS downloads "
+                    "(a folder or a zip; zips inside are expanded) the student id and submission time are parsed "
+                    "from each file name (nbgrader ZipCollect conventions). Duplicates: the latest is kept, the "
+                    "others reported. Files matching no student are reported, never dropped. The report is "
+                    "printed and written as JSON.")
+    source = collect.add_mutually_exclusive_group(required=True)
+    source.add_argument("--downloads", metavar="PATH", help="folder or .zip of LMS downloads")
+    source.add_argument("--exchange", action="store_true",
+                        help="run nbgrader's own `nbgrader collect cnn_week1` from the nbgrader exchange")
+    collect.add_argument("--exchange-root", default=None, metavar="DIR",
+                         help="the nbgrader exchange directory (default: nbgrader's configured Exchange.root)")
+    collect.add_argument("--pattern", action="append", metavar="REGEX",
+                         help="file-name regex with a (?P<student_id>...) group and optionally (?P<timestamp>...) "
+                              "(YYYY-MM-DD-HH-MM-SS); repeat to try several in order. Default: "
+                              "'cnn_week1_<id>_attempt_<time>[_...].<ext>', '<id>_cnn_week1[_...].<ext>' and "
+                              "Canvas's '<id>[_late]_<n>_<n>_cnn_week1[...].<ext>'")
+    collect.add_argument("--no-file-times", action="store_true",
+                         help="without a time in the file name, write no timestamp.txt (default: use the file's time)")
+    collect.add_argument("--report", default=None, metavar="PATH",
+                         help="where to write the JSON report (default: submitted/collect-report-cnn_week1.json)")
+    collect.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    collect.set_defaults(run=_collect)
+
+    grade_all = commands.add_parser(
+        "grade-all", help="grade every submitted/<student>/cnn_week1/ in parallel, resumably",
+        description="Grade each submission in its own `python -m autograder grade --quiet` process into "
+                    "autograded/<student>/cnn_week1/ (results.json, feedback.json, feedback.html). The manifest "
+                    "autograded/manifest.json keeps one row per student with the submission's SHA-256: a re-run "
+                    "grades only what is missing or changed. Ctrl-C stops cleanly (running jobs are killed, "
+                    "finished ones kept; run again to resume; exit 130). A submission that is not a notebook, "
+                    "crashes the grader or passes the time limit gets a zero row with the reason.")
+    grade_all.add_argument("--jobs", type=int, default=None, metavar="N",
+                           help="grading processes at once (default: cores // [sandbox] torch_threads, at least 1)")
+    grade_all.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
+                           help="wall-clock limit for one submission, start-up included (default: 900)")
+    grade_all.add_argument("--student", action="append", metavar="ID",
+                           help="re-grade only this student (repeatable); always re-graded, even if unchanged")
+    grade_all.add_argument("--part", default=None, metavar="KEY",
+                           help="re-grade only this part (a grading.toml part key) and merge it into the previous "
+                                "results; passes --select KEY to grade")
+    grade_all.add_argument("--select", default=None, metavar="EXPR",
+                           help="pytest -k expression passed to grade --select (default with --part: the part key)")
+    grade_all.add_argument("--force", action="store_true", help="re-grade everything, changed or not")
+    grade_all.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    grade_all.set_defaults(run=_grade_all)
+
+    export = commands.add_parser(
+        "export", help="write the CSV gradebook and per-student files, and fill nbgrader's gradebook",
+        description="Write OUT/grades.csv (student id, per-part scores, total, max, late flag, days late, penalty, "
+                    "final score, submission time, status, reason; the late policy of grading.toml applied to "
+                    "timestamp.txt), copy each student's results.json and feedback.html to OUT/<student>/, and "
+                    "write the same scores (and the late penalty) into nbgrader's gradebook database so that "
+                    "`nbgrader export` and formgrader show them.")
+    export.add_argument("--out", default=None, metavar="DIR", help="export folder (default: export/cnn_week1/ in the course)")
+    export.add_argument("--db-url", default=None, metavar="URL",
+                        help="nbgrader gradebook database (default: sqlite:///<course>/gradebook.db)")
+    export.add_argument("--no-nbgrader", action="store_true", help="write only the CSV and files, not the gradebook")
+    export.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    export.set_defaults(run=_export)
+
+    stats = commands.add_parser(
+        "stats", help="class statistics: per-part distributions, most failed tests, slowest submissions",
+        description="Read the manifest and results of grade-all and print a table per part (mean, median, min, max, "
+                    "full and zero counts), the tests most often failed and the slowest submissions; write it to "
+                    "OUT/stats.txt and the histograms to OUT/score_histograms.png.")
+    stats.add_argument("--out", default=None, metavar="DIR", help="folder for stats.txt and the PNG (default: export/cnn_week1/)")
+    stats.add_argument("--top", type=int, default=10, metavar="N", help="rows in the failed-tests and slowest lists (default: 10)")
+    stats.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    stats.set_defaults(run=_stats)
+
+    gradescope = commands.add_parser(
+        "gradescope", help="build the Gradescope autograder zip",
+        description="Write a Gradescope autograder zip: setup.sh (pinned Python packages and bubblewrap from apt), "
+                    "run_autograder (grades the submitted .ipynb or .py into /autograder/results/results.json), the "
+                    "grading package, grading.toml, the MNIST loader; solutions/ only because the graders read the "
+                    "reference in the trusted process (the sandbox never sees it). Never the source notebook.")
+    gradescope.add_argument("--out", required=True, metavar="ZIP", help="the zip to write")
+    gradescope.add_argument("--with-mnist", action="store_true",
+                            help="include the four MNIST .gz files from CNN_MNIST_DIR / [data] mnist_dir "
+                                 "(default: the grader downloads MNIST on first use)")
+    gradescope.set_defaults(run=_gradescope)
+
+    classroom = commands.add_parser(
+        "github-classroom", help="write a GitHub Classroom Actions workflow running the public checks",
+        description="Write the GitHub Actions workflow for student repositories (commit it as "
+                    ".github/workflows/classroom.yml in the template): it installs the checks' pinned dependencies, "
+                    "runs the public checks part by part and reports the points through the Classroom grading "
+                    "reporter. Public checks only: hidden tests belong on Gradescope or the instructor's machine.")
+    classroom.add_argument("--out", required=True, metavar="PATH", help="where to write the workflow YAML")
+    classroom.add_argument("--timeout", type=int, default=10, metavar="MINUTES",
+                           help="time limit of each part's check step (default: 10)")
+    classroom.set_defaults(run=_github_classroom)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,122 @@
+"""The class's grades, out: a CSV gradebook, per-student copies, and nbgrader's gradebook database.
+
+One row per student of the manifest (so every graded submission, zero rows included). The late
+policy is applied here, from nbgrader's ``timestamp.txt``. The same numbers go into nbgrader's
+gradebook through ``nbgrader.api.Gradebook``: one notebook with one grade cell per part (max score
+= the part's points), the part scores as auto scores, the submission time, and the late penalty
+(in points) as nbgrader's ``late_submission_penalty``, so ``nbgrader export`` and formgrader show
+the final score.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .batch import load_manifest
+from .config import GradingConfig
+from .late import apply_late_policy
+from .layout import Course, format_timestamp, parse_timestamp, read_timestamp
+
+STUDENT_FILES = ("results.json", "feedback.html")
+
+
+def columns(config: GradingConfig) -> list[str]:
+    return (["student_id"] + list(config.parts) + ["total", "max_score", "late", "days_late", "penalty_percent",
+                                                      "penalty_points", "final_score", "submitted_at", "status", "reason"])
+
+
+@dataclass
+class Exported:
+    csv: Path
+    folder: Path
+    rows: list[dict]
+    gradebook: str | None
+    ungraded: list[str]  # students with a submission but no manifest row yet (run grade-all)
+
+
+def gradebook_rows(course: Course, config: GradingConfig) -> list[dict]:
+    """The gradebook as data: one dict per student (keys = ``columns``), sorted by student id."""
+    rows = []
+    for student, entry in sorted(load_manifest(course)["students"].items()):
+        parts = {key: float(entry.get("parts", {}).get(key, 0.0)) for key in config.parts}
+        total = round(sum(parts.values()), 2)
+        moment = read_timestamp(course.submission_dir(student))
+        late = apply_late_policy(total, moment, config.assignment)
+        reason = "; ".join(text for text in (entry.get("reason", ""), late.note) if text)
+        rows.append({"student_id": student, **parts, "total": total,
+                     "max_score": float(entry.get("max_score", config.max_score)),
+                     "late": "yes" if late.late else "no", "days_late": late.days_late,
+                     "penalty_percent": late.penalty_percent, "penalty_points": late.penalty_points(total),
+                     "final_score": late.final_score, "submitted_at": format_timestamp(moment) if moment else "",
+                     "status": entry.get("status", ""), "reason": reason})
+    return rows
+
+
+def export_grades(course: Course, config: GradingConfig, out_dir: Path | None = None,
+                  db_url: str | None = None, to_nbgrader: bool = True) -> Exported:
+    """Write ``OUT/grades.csv`` and ``OUT/<student>/{results.json,feedback.html}``; fill nbgrader's gradebook."""
+    out_dir = Path(out_dir or Path(course.root) / "export" / course.assignment)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = gradebook_rows(course, config)
+    csv_path = out_dir / "grades.csv"
+    temporary = csv_path.with_suffix(".csv.tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns(config))
+        writer.writeheader()
+        writer.writerows(rows)
+    temporary.replace(csv_path)
+    for row in rows:
+        source, target = course.graded_dir(row["student_id"]), out_dir / row["student_id"]
+        target.mkdir(exist_ok=True)
+        for name in STUDENT_FILES:
+            if (source / name).is_file():
+                shutil.copy2(source / name, target / name)
+    url = None
+    if to_nbgrader:
+        url = db_url or f"sqlite:///{Path(course.root).resolve() / 'gradebook.db'}"
+        write_nbgrader_gradebook(url, course, config, rows)
+    graded = {row["student_id"] for row in rows}
+    return Exported(csv_path, out_dir, rows, url, [s for s in course.students() if s not in graded])
+
+
+def write_nbgrader_gradebook(db_url: str, course: Course, config: GradingConfig, rows: list[dict]) -> None:
+    """Put ``rows`` into nbgrader's gradebook at ``db_url`` (created if missing); idempotent."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    bin_dir = os.path.dirname(sys.executable)  # nbgrader runs `alembic` from PATH to create the database
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    notebook = Path(config.assignment.notebook).stem
+    due = parse_timestamp(config.assignment.due) if config.assignment.due else None
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_assignment(course.assignment, duedate=due)
+        gb.update_or_create_notebook(notebook, course.assignment)
+        for key, part in config.parts.items():
+            gb.update_or_create_grade_cell(key, notebook, course.assignment, max_score=part.points, cell_type="code")
+        for row in rows:
+            student = row["student_id"]
+            gb.update_or_create_student(student)
+            moment = parse_timestamp(row["submitted_at"]) if row["submitted_at"] else None
+            gb.update_or_create_submission(course.assignment, student, timestamp=moment)
+            try:
+                grades = [gb.find_grade(key, notebook, course.assignment, student) for key in config.parts]
+            except MissingEntry:  # made before these grade cells existed: start the submission afresh
+                gb.remove_submission(course.assignment, student)
+                gb.add_submission(course.assignment, student, timestamp=moment)
+                grades = [gb.find_grade(key, notebook, course.assignment, student) for key in config.parts]
+            for key, grade in zip(config.parts, grades):
+                # manual_score is left alone: a score an instructor overrides in formgrader wins there
+                grade.auto_score = float(row[key])
+                grade.needs_manual_grade = False
+            submitted = gb.find_submission_notebook(notebook, course.assignment, student)
+            submitted.late_submission_penalty = float(row["penalty_points"])
+            gb.db.commit()
+
+
+def read_results(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,114 @@
+"""Where the class workflow keeps things: nbgrader's course-directory layout, defined once.
+
+    <course>/submitted/<student>/<assignment>/   collected submissions (+ timestamp.txt), never modified
+    <course>/autograded/<student>/<assignment>/  results.json, feedback.json, feedback.html
+    <course>/autograded/manifest.json            one row per student: what was graded, with which hash
+    <course>/export/<assignment>/                gradebook CSV and per-student copies for students
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import KIT_ROOT
+from .contract import ASSIGNMENT
+
+SUBMISSION_SUFFIXES = (".ipynb", ".py")
+# Files a release ships beside the notebook: present in exchange submissions, never the answer.
+RELEASE_HELPERS = ("public_checks.py", "mnist_data.py", "test_public_checks.py")
+TIMESTAMP_FILE = "timestamp.txt"
+# nbgrader's Exchange.timestamp_format, so nbgrader reads what we write and the other way round.
+NBGRADER_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path = KIT_ROOT
+    assignment: str = ASSIGNMENT
+
+    @property
+    def submitted(self) -> Path:
+        return Path(self.root) / "submitted"
+
+    @property
+    def autograded(self) -> Path:
+        return Path(self.root) / "autograded"
+
+    @property
+    def manifest(self) -> Path:
+        return self.autograded / "manifest.json"
+
+    def submission_dir(self, student: str) -> Path:
+        return self.submitted / student / self.assignment
+
+    def graded_dir(self, student: str) -> Path:
+        return self.autograded / student / self.assignment
+
+    def students(self) -> list[str]:
+        """Students with a submission folder for this assignment, sorted."""
+        if not self.submitted.is_dir():
+            return []
+        return sorted(p.name for p in self.submitted.iterdir() if (p / self.assignment).is_dir())
+
+
+def find_submission(folder: Path, assignment: str = ASSIGNMENT) -> Path | None:
+    """The file to grade in one student's submission folder (None when the folder is empty).
+
+    Preference: ``<assignment>.ipynb``, another notebook, ``<assignment>.py``, another Python file that
+    is not a release helper, then whatever else is there (graded as "not a notebook").
+    """
+    files = sorted(p for p in Path(folder).iterdir()
+                   if p.is_file() and p.name != TIMESTAMP_FILE and not p.name.startswith("."))
+    ranked = ([p for p in files if p.name == f"{assignment}.ipynb"]
+              + [p for p in files if p.suffix == ".ipynb"]
+              + [p for p in files if p.name == f"{assignment}.py"]
+              + [p for p in files if p.suffix == ".py" and p.name not in RELEASE_HELPERS]
+              + [p for p in files if p.suffix not in SUBMISSION_SUFFIXES])
+    return ranked[0] if ranked else None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """A submission time as nbgrader writes it (or ISO 8601); naive times are UTC. None if unreadable."""
+    text = text.strip()
+    if not text:
+        return None
+    candidates = [text, text.replace(" UTC", "+00:00").replace(" ", "T", 1)]
+    for candidate in candidates:
+        try:
+            moment = datetime.fromisoformat(candidate)
+            break
+        except ValueError:
+            continue
+    else:
+        for fmt in ("%Y-%m-%d-%H-%M-%S", "%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S.%f %Z", "%Y-%m-%d %H:%M:%S %Z"):
+            try:
+                moment = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """``moment`` in nbgrader's timestamp.txt format, in UTC."""
+    return moment.astimezone(timezone.utc).strftime(NBGRADER_TIMESTAMP_FORMAT)
+
+
+def read_timestamp(folder: Path) -> datetime | None:
+    path = Path(folder) / TIMESTAMP_FILE
+    try:
+        return parse_timestamp(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None

@@ -1,0 +1,127 @@
+"""How grade-all scales on this machine: N submissions graded with --jobs 1 and with --jobs 2.
+
+For each setting: wall time, throughput (submissions per minute), peak memory (the largest sum of
+RSS over grade-all and all its descendants, sampled from /proc every 0.2 s) and the largest single
+process (ru_maxrss of the children). Prints the figures and writes bench/results/class_scale.json.
+
+    CNN_MNIST_DIR=/work/shared/datasets/mnist .venv/bin/python bench/class_scale.py [--n 30] [--full]
+
+By default the accuracy gate trains on 6,000 images (as tests/test_class_workflow.py does);
+--full uses grading.toml unchanged (60,000 images: much slower).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack += children.get(pid, [])
+    return found
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def make_class(course: Path, n: int) -> None:
+    release_notebook = REPO / "release" / "cnn_week1" / "cnn_week1.ipynb"
+    solution = (REPO / "solutions" / "cnn_week1.py").read_text()
+    if release_notebook.is_file():  # real notebooks: the reference code in the release's solution cells
+        sections = re.split(r"(?m)^# --- cell (\S+) ---\n", solution)
+        code = {sections[i]: sections[i + 1] for i in range(1, len(sections), 2)}
+        notebook = json.loads(release_notebook.read_text())
+        for cell in notebook["cells"]:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if grade_id in code and grade_id != "imports":
+                cell["source"] = code[grade_id]
+        data, name = json.dumps(notebook).encode(), "cnn_week1.ipynb"
+    else:
+        data, name = solution.encode(), "cnn_week1.py"
+    for i in range(n):
+        folder = course / "submitted" / f"s{i:03d}" / "cnn_week1"
+        folder.mkdir(parents=True)
+        (folder / name).write_bytes(data)
+
+
+def run(jobs: int, n: int, config: Path, scratch: Path) -> dict:
+    course = scratch / f"jobs{jobs}"
+    make_class(course, n)
+    command = [sys.executable, "-m", "autograder", "--config", str(config), "grade-all", "--jobs", str(jobs),
+               "--course", str(course)]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, rss_bytes(descendants(process.pid)))
+        time.sleep(0.2)
+    wall = time.monotonic() - started
+    rows = json.loads((course / "autograded" / "manifest.json").read_text())["students"]
+    return {"jobs": jobs, "submissions": n, "exit": process.returncode, "wall_seconds": round(wall, 1),
+            "per_submission_seconds": round(wall / n, 2), "throughput_per_minute": round(60 * n / wall, 2),
+            "peak_rss_sum_mb": round(peak / 2**20), "graded_full_marks": sum(r["score"] == r["max_score"] for r in rows.values()),
+            "rows": len(rows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=30, help="submissions per run (default 30)")
+    parser.add_argument("--full", action="store_true", help="use grading.toml unchanged (60,000 training images)")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="cnn-class-scale-"))
+    try:
+        config = scratch / "grading.toml"
+        text = (REPO / "grading.toml").read_text()
+        if not args.full:
+            text = re.sub(r"(?m)^train_samples = .*$", "train_samples = 6000", text)
+            text = re.sub(r"(?m)^min_accuracy = .*$", "min_accuracy = 60.0", text)
+        config.write_text(text)
+        results = [run(jobs, args.n, config, scratch) for jobs in (1, 2)]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report = {
+        "machine": {"cores": os.cpu_count(), "load_average_at_end": os.getloadavg()},
+        "training_samples": "60000 (grading.toml)" if args.full else 6000,
+        "runs": results,
+        "throughput_ratio_jobs2_over_jobs1": round(results[1]["throughput_per_minute"] / results[0]["throughput_per_minute"], 2),
+        "max_child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+    }
+    out = REPO / "bench" / "results" / "class_scale.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    print(f"Wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
