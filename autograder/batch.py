@@ -213,8 +213,7 @@ def _row(config: GradingConfig, task: Task, status: str, reason: str, results: d
         for tag in test.get("tags", []):
             if tag in parts:
                 parts[tag] += float(test.get("score", 0))
-    # test scores are stored rounded to 4 places (3 × 3.3333 = 9.9999): a part's score is good to the cent
-    parts = {key: round(value, 2) for key, value in parts.items()}
+    parts = {key: round(value, 2) for key, value in parts.items()}  # test scores are whole cents
     return {
         "submission": str(task.submission) if task.submission else "",
         "sha256": task.sha256, "config_sha256": config_digest(config),
@@ -248,9 +247,9 @@ def _render_html(work: Path) -> None:
 
 
 def _finish_graded(course, config, manifest, task: Task, work: Path, seconds: float, part: str | None) -> None:
-    if part is not None:
+    if part is not None:  # the merged feedback.json needs its report drawn again
         _merge_part(course.graded_dir(task.student), work, part)
-    _render_html(work)
+        _render_html(work)
     results = json.loads((work / "results.json").read_text(encoding="utf-8"))
     try:
         problems = json.loads((work / "feedback.json").read_text(encoding="utf-8")).get("problems", [])

@@ -31,6 +31,18 @@ def _grade(args) -> int:
     return 0
 
 
+def _feedback(args) -> int:
+    from .feedback_html import write_feedback
+
+    try:
+        path = write_feedback(Path(args.out_dir))
+    except (OSError, ValueError) as error:  # no feedback.json there, or not JSON
+        print(f"error: cannot render the feedback report from {args.out_dir}: {error}", file=sys.stderr)
+        return 2
+    print(f"Wrote {path}")
+    return 0
+
+
 def _export_solutions(args) -> int:
     from .release import export_solutions
 
@@ -167,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--brief", action="store_true", help="one line per part instead of per test")
     grade.add_argument("--quiet", action="store_true", help="print nothing; only write the files")
     grade.set_defaults(run=_grade)
+
+    feedback = commands.add_parser(
+        "feedback", help="re-render OUT_DIR/feedback.html from OUT_DIR/feedback.json",
+        description="Render the student's HTML feedback report again from the feedback.json that "
+                    "the grade command wrote (after changing the report's template, say).")
+    feedback.add_argument("out_dir", metavar="OUT_DIR", help="a directory written by the grade command")
+    feedback.set_defaults(run=_feedback)
 
     export = commands.add_parser(
         "export-solutions", help="regenerate solutions/cnn_week1.py from the source notebook",

@@ -50,24 +50,26 @@ class GradingPlugin:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext[-500:]}")
 
     def pytest_collection_modifyitems(self, session, config, items) -> None:
-        weights: dict[str, float] = {}
+        by_part: dict[str, list] = {}
         for item in items:
             part = _part_of(item)
             if part not in self.config.parts:
                 raise pytest.UsageError(f"{item.nodeid}: part {part!r} is not a part of grading.toml")
-            weights[part] = weights.get(part, 0.0) + _weight_of(item)
+            by_part.setdefault(part, []).append(item)
+        max_scores = {}
+        for part, part_items in by_part.items():
+            shares = split_points(self.config.parts[part].points, [_weight_of(item) for item in part_items])
+            max_scores.update(zip((item.nodeid for item in part_items), shares))
         names = set()
         for item in items:
-            part, name = _part_of(item), _name_of(item)
+            name = _name_of(item)
             if name in names:
                 raise pytest.UsageError(f"{item.nodeid}: two grader tests are named {name!r}")
             names.add(name)
-            hidden = name in self.config.feedback.hidden_tests
             self.results[item.nodeid] = TestResult(
-                name=name, part=part,
-                max_score=self.config.parts[part].points * _weight_of(item) / weights[part],
+                name=name, part=_part_of(item), max_score=max_scores[item.nodeid],
                 passed=False, summary="The test did not run.",
-                visibility=self.config.feedback.visibility, hidden=hidden,
+                visibility=self.config.feedback.visibility, hidden=name in self.config.feedback.hidden_tests,
                 show_details=self.config.feedback.details == "full")
             self.order.append(item.nodeid)
 
@@ -94,6 +96,18 @@ class GradingPlugin:
         else:
             _describe_failure(result, call.excinfo.value if call.excinfo else None)
         result.attachments = self._attachments.get(item.nodeid, {})
+
+
+def split_points(points: float, weights: list[float]) -> list[float]:
+    """A part's points shared by weight in whole cents that add up exactly (largest remainder),
+    so that the scores in results.json sum to the part's points as written, not to 9.9999."""
+    cents, total = round(points * 100), sum(weights)
+    exact = [cents * weight / total for weight in weights]
+    shares = [int(value) for value in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: exact[i] - shares[i], reverse=True)
+    for i in by_remainder[: cents - sum(shares)]:
+        shares[i] += 1
+    return [share / 100 for share in shares]
 
 
 def _describe_failure(result: TestResult, error: BaseException | None) -> None:

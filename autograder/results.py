@@ -12,6 +12,7 @@ HIDDEN_FAILURE_TEXT = "This hidden test did not pass. Its inputs and expected va
 
 @dataclass
 class TestResult:
+    __test__ = False  # a result, not a test class for pytest to collect
     name: str
     part: str
     max_score: float
@@ -60,16 +61,17 @@ class SubmissionResult:
     timings: dict[str, float] = field(default_factory=dict)  # startup, extraction, per part
     resources: dict[str, float] = field(default_factory=dict)  # peak memory of grader and worker
 
+    # Test scores are whole cents (plugin.split_points): sums are rounded to the cent.
     @property
     def score(self) -> float:
-        return round(sum(test.score for test in self.tests), 4)
+        return round(sum(test.score for test in self.tests), 2)
 
     @property
     def max_score(self) -> float:
-        return round(sum(points for _, points in self.parts.values()), 4)
+        return round(sum(points for _, points in self.parts.values()), 2)
 
     def part_score(self, part: str) -> float:
-        return round(sum(test.score for test in self.tests if test.part == part), 4)
+        return round(sum(test.score for test in self.tests if test.part == part), 2)
 
     def general_output(self) -> str:
         lines = [f"Score: {self.score:g} / {self.max_score:g}"]
@@ -88,7 +90,7 @@ class SubmissionResult:
             "visibility": "visible",
             "stdout_visibility": "hidden",
             "tests": [
-                {"name": test.name, "score": round(test.score, 4), "max_score": round(test.max_score, 4),
+                {"name": test.name, "score": test.score, "max_score": test.max_score,
                  "status": test.status, "output": test.feedback(), "visibility": test.visibility,
                  "tags": [test.part]}
                 for test in self.tests
@@ -116,6 +118,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
             json.dump(data, stream, indent=2, ensure_ascii=False, allow_nan=False)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for the course staff to read
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
