@@ -126,6 +126,17 @@ def expect_tensor(value, expected: torch.Tensor, what: str, atol: float = ATOL, 
     return tensor
 
 
+def expect_map(value, expected: torch.Tensor, what: str, attach, shown_input: torch.Tensor, **options) -> None:
+    """``expect_tensor`` for a 2-D map on a visible example; when it fails, the feedback report
+    draws the input, the expected map, the student's map and their difference."""
+    try:
+        expect_tensor(value, expected, what, **options)
+    except GradingFailure:
+        yours = value if isinstance(value, torch.Tensor) and value.dim() == 2 else None
+        attach("feature_maps", {"input": shown_input, "expected": expected, "yours": yours, "title": what})
+        raise
+
+
 def _first_index(mask: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in mask.nonzero()[0]) if mask.dim() else ()
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import (call_text, expect_manual, expect_raises, expect_tensor, size_text)
+from autograder.checks import call_text, expect_manual, expect_map, expect_raises, expect_tensor, size_text
 
 pytestmark = pytest.mark.part("manual_conv")
 
@@ -106,7 +106,7 @@ LESSON_SETTINGS = (({}, "valid (no padding, stride 1)", 1, 0),
 
 
 @pytest.mark.weight(2)
-def test_conv2d_single_lesson_examples(student):
+def test_conv2d_single_lesson_examples(student, attach):
     """conv2d_single reproduces the lesson's edge maps of the two-squares images"""
     for n in (8, 6):
         image = two_squares(n)
@@ -116,7 +116,8 @@ def test_conv2d_single_lesson_examples(student):
                 value = student.call("conv2d_single", image, kernel, watch="manual", **kwargs)
                 x, w = image.unsqueeze(0), kernel.reshape(1, 1, 3, 3)
                 hints = [(message, alternative[0]) for message, alternative in conv_hints(x, w, None, stride, padding)]
-                expect_tensor(value, conv(x, w, None, stride, padding)[0], what, atol=1e-5, rtol=0, hints=hints)
+                expect_map(value, conv(x, w, None, stride, padding)[0], what, attach, image,
+                           atol=1e-5, rtol=0, hints=hints)
 
 
 def single_cases() -> list[tuple[int, int, int, int, int, int, int]]:
