@@ -115,16 +115,27 @@ def start_worker(limits: Sandbox, data_files: dict[str, Path]) -> WorkerProcess:
     return WorkerProcess(process, request_write, reply_read, protections, cleanup)
 
 
-@functools.cache
 def bubblewrap_works() -> bool:
     """True where bwrap can build this sandbox here (installed, namespaces allowed)."""
-    if not shutil.which("bwrap") or os.environ.get("CNN_KIT_NO_SANDBOX") == "1":
-        return False
-    probe = [*_bubblewrap_args(Sandbox(), {}), "--", *_drop_privileges(), sys.executable, "-I", "-c", "pass"]
+    return bubblewrap_problem() is None
+
+
+@functools.cache
+def bubblewrap_problem() -> str | None:
+    """Why the sandbox cannot be built here, or None: Python started inside it and saw its files."""
+    if os.environ.get("CNN_KIT_NO_SANDBOX") == "1":
+        return "CNN_KIT_NO_SANDBOX=1 switches the sandbox off"
+    if not shutil.which("bwrap"):
+        return "bubblewrap (bwrap) is not installed"
+    check = f"import sys, os; sys.exit(0 if os.path.isdir({str(SANDBOX_RUNTIME)!r}) else 3)"
+    probe = [*_bubblewrap_args(Sandbox(), {}), "--", *_drop_privileges(), sys.executable, "-I", "-c", check]
     try:
-        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+        done = subprocess.run(probe, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bwrap could not run: {error}"
+    if done.returncode != 0:
+        return f"bwrap failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()[-300:]}"
+    return None
 
 
 def _bubblewrap_args(limits: Sandbox, data_files: dict[str, Path]) -> list[str]:
@@ -132,6 +143,12 @@ def _bubblewrap_args(limits: Sandbox, data_files: dict[str, Path]) -> list[str]:
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if os.getuid() != 0:
         args.append("--unshare-user")
+    # Private tmpfs first: bwrap mounts in order, so a later tmpfs would hide a Python
+    # environment that lives under /tmp (a CI checkout, say) bound before it.
+    scratch_bytes = str(limits.scratch_mb * 1024 * 1024)
+    args += ["--perms", "01777", "--size", scratch_bytes, "--tmpfs", "/tmp",
+             "--perms", "01777", "--size", scratch_bytes, "--tmpfs", SANDBOX_SCRATCH,
+             "--proc", "/proc", "--dev", "/dev"]
     for top in ("usr", "lib", "lib64", "lib32", "bin", "sbin"):
         host = Path("/") / top
         if host.is_symlink():
@@ -147,11 +164,7 @@ def _bubblewrap_args(limits: Sandbox, data_files: dict[str, Path]) -> list[str]:
     args += ["--perms", "0755", "--dir", SANDBOX_DATA]
     for name, host in data_files.items():
         args += ["--ro-bind", str(host), f"{SANDBOX_DATA}/{name}"]
-    scratch_bytes = str(limits.scratch_mb * 1024 * 1024)
-    args += ["--perms", "01777", "--size", scratch_bytes, "--tmpfs", SANDBOX_SCRATCH,
-             "--perms", "01777", "--size", scratch_bytes, "--tmpfs", "/tmp",
-             "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_SCRATCH]
-    return args
+    return args + ["--chdir", SANDBOX_SCRATCH]
 
 
 def _python_folders() -> list[str]:

@@ -7,7 +7,8 @@ Runs, in the same session on the same machine:
   Jupyter kernel, as nbgrader's autograde and otter-grader do (the lesson's default
   training, 5 epochs);
 - fast failures: a submission with a syntax error in every cell, and the untouched
-  student release.
+  student release;
+- the cost of a submission's size: the solution notebook carrying 50 MB of outputs.
 
 Prints a table and writes bench/results/grade_one.json. Not a test: numbers, not verdicts.
 
@@ -74,6 +75,19 @@ def syntax_error_submission(folder: Path) -> Path:
     return path
 
 
+def large_output_submission(folder: Path, megabytes: int = 50) -> Path:
+    """The solution notebook carrying ``megabytes`` of cell outputs, as a student's may after printing."""
+    nb = json.loads(SOURCE_NOTEBOOK.read_text())
+    chunk = "x" * 1000 + "\n"
+    code_cells = [cell for cell in nb["cells"] if cell["cell_type"] == "code"]
+    per_cell = megabytes * 1000 // len(code_cells)
+    for cell in code_cells:
+        cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": [chunk] * per_cell}]
+    path = folder / f"outputs_{megabytes}mb.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
 def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
 
@@ -97,7 +111,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         broken = syntax_error_submission(Path(folder))
-        for name, path in (("untouched_release", RELEASE_NOTEBOOK), ("syntax_error_everywhere", broken)):
+        large = large_output_submission(Path(folder))
+        for name, path in (("untouched_release", RELEASE_NOTEBOOK), ("syntax_error_everywhere", broken),
+                           ("solution_notebook_with_50mb_outputs", large)):
             runs = [grade_once(path) for _ in range(args.runs)]
             report[name] = {"wall": spread([run["wall"] for run in runs]),
                             "score": f"{runs[0]['score']:g}/{runs[0]['max_score']:g}"}
@@ -109,7 +125,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "grade_one.json").write_text(json.dumps(report, indent=2))
     print(f"{'what':<34}{'median s':>10}{'min':>8}{'max':>8}  runs  score")
-    for name in ("full_grade", "untouched_release", "syntax_error_everywhere", "baseline_whole_notebook"):
+    for name in ("full_grade", "solution_notebook_with_50mb_outputs", "untouched_release",
+                 "syntax_error_everywhere", "baseline_whole_notebook"):
         wall = report[name]["wall"]
         print(f"{name:<34}{wall['median']:>10.2f}{wall['min']:>8.2f}{wall['max']:>8.2f}  {wall['runs']:>4}  "
               f"{report[name].get('score', '')}")

@@ -62,11 +62,15 @@ def data_files(config) -> dict[str, Path]:
 @pytest.fixture
 def bwrap():
     """Tests of the real sandbox; the skip names what this machine lacks."""
-    sandbox.bubblewrap_works.cache_clear()
+    sandbox.bubblewrap_problem.cache_clear()
     if os.environ.get("CNN_KIT_NO_SANDBOX") == "1":
         pytest.skip("CNN_KIT_NO_SANDBOX=1 is set: the sandbox is switched off in this environment")
-    if not sandbox.bubblewrap_works():
-        pytest.skip(NEEDS_BWRAP)
+    problem = sandbox.bubblewrap_problem()
+    if problem is None:
+        return
+    if shutil.which("bwrap") or os.environ.get("CI"):  # installed (CI installs it) but broken: a failure
+        pytest.fail(f"the sandbox cannot be built on this machine: {problem}")
+    pytest.skip(NEEDS_BWRAP)
 
 
 @pytest.fixture
@@ -536,7 +540,7 @@ def test_broken_or_forged_replies_cost_that_call_only(run):
 def test_fallback_without_bubblewrap_still_grades_and_names_missing_protections(monkeypatch, run, tmp_path,
                                                                                  planted_test_set):
     monkeypatch.setenv("CNN_KIT_NO_SANDBOX", "1")
-    sandbox.bubblewrap_works.cache_clear()
+    sandbox.bubblewrap_problem.cache_clear()
     try:
         assert not sandbox.bubblewrap_works()
         with run(SNOOPER + WELL) as session:
@@ -550,7 +554,7 @@ def test_fallback_without_bubblewrap_still_grades_and_names_missing_protections(
         result = grade(submission, tmp_path / "out", select="vertical_edge_filter")
     finally:
         monkeypatch.delenv("CNN_KIT_NO_SANDBOX")
-        sandbox.bubblewrap_works.cache_clear()
+        sandbox.bubblewrap_problem.cache_clear()
     text = " ".join(missing)
     assert "filesystem isolation" in text and "network isolation" in text and "process namespace" in text
     if os.getuid() == 0:
@@ -675,3 +679,11 @@ def horizontal_edge_filter():
     assert all("FAKE-RESULTS" not in t["output"] for t in vertical)  # only a failed test shows its prints
     for path, existed in before.items():
         assert Path(path).exists() == existed, path
+
+
+def test_private_tmp_is_mounted_before_the_python_environment_is_bound():
+    """A checkout under /tmp (as a CI clone may be) keeps its venv visible inside the sandbox."""
+    args = sandbox._bubblewrap_args(load_config(KIT_ROOT / "grading.toml").sandbox, {})
+    tmpfs_at = max(i for i, arg in enumerate(args) if arg == "--tmpfs" and args[i + 1] == "/tmp")
+    binds = [i for i, arg in enumerate(args) if arg == "--ro-bind"]
+    assert binds and tmpfs_at < min(binds)
