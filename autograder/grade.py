@@ -10,6 +10,7 @@ from __future__ import annotations
 import resource
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Only light modules here: the worker is launched before pytest, matplotlib and torch load,
 # so that its start-up (it imports torch) overlaps with the grader's own.
@@ -17,6 +18,9 @@ from .config import GradingConfig, load_config
 from .data_cache import training_arrays
 from .extract import extract
 from .session import WorkerSession
+
+if TYPE_CHECKING:
+    from .results import SubmissionResult
 
 GRADERS_DIR = Path(__file__).resolve().parent / "graders"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,13 @@ def mnist_dir() -> Path:
     if not directory.is_dir():
         pytest.fail(f"no MNIST copy at {directory}: set CNN_MNIST_DIR to the four MNIST files")
     return directory
+
+
+def wait_until(condition, seconds: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass (killed processes take a moment to go)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()

@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ import pytest
 from autograder.config import load_config
 from autograder.contract import GRADED_NAMES, PART_OF, PARTS
 from autograder.grade import GRADERS_DIR, grade
+from conftest import wait_until
 
 KIT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_NOTEBOOK = KIT_ROOT / "source" / "cnn_week1" / "cnn_week1.ipynb"
@@ -213,8 +213,8 @@ def test_corpus_case(case, tmp_path, config, request):
             assert result.part_score(part) == pytest.approx(deserved), part
 
     # nothing left behind: no process, no file, no results.json elsewhere
-    assert descendants(os.getpid()) == [] or _settled(lambda: descendants(os.getpid()) == [])
-    assert processes_with(marker) == [] or _settled(lambda: processes_with(marker) == []), processes_with(marker)
+    assert descendants(os.getpid()) == [] or wait_until(lambda: descendants(os.getpid()) == [])
+    assert processes_with(marker) == [] or wait_until(lambda: processes_with(marker) == []), processes_with(marker)
     around = [Path("/tmp"), Path.home(), Path.cwd(), KIT_ROOT, tmp_path, Path("/autograder/results")]
     assert files_with(marker, around) == []
     for path, was_there in existed.items():
@@ -223,13 +223,6 @@ def test_corpus_case(case, tmp_path, config, request):
         assert marker in submission.read_text()
 
 
-def _settled(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def test_part_files_cover_every_part():

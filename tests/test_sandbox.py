@@ -8,7 +8,6 @@ exist on the host. Tests that need bubblewrap say so when this machine cannot ru
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import os
 import pickle
@@ -31,6 +30,7 @@ from autograder.failures import StudentFailure
 from autograder.grade import grade
 from autograder.runtime import wire
 from autograder.session import WorkerSession
+from conftest import wait_until
 
 KIT_ROOT = Path(__file__).resolve().parents[1]
 TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
@@ -133,13 +133,6 @@ def host_processes() -> dict[int, dict]:
     return found
 
 
-def wait_until(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 # ----- who the worker is and what it can see ---------------------------------------------------
