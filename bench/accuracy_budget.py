@@ -93,8 +93,7 @@ def main() -> None:
     data_dir = str(training_arrays(config)["train-images.npy"].parent)
     test_set = mnist_module().load_tensors("test", config.mnist_directory())
     base = {"epochs": budget.epochs, "batch_size": budget.batch_size, "train_samples": budget.train_samples,
-            "optimizer": budget.optimizer, "learning_rate": budget.learning_rate, "momentum": budget.momentum,
-            "threads": options.threads}
+            "optimizer": budget.optimizer, "learning_rate": budget.learning_rate, "momentum": budget.momentum}
 
     loops = [("reference", load_solution(options.solution), range(options.seeds))]
     loops += [(f"no {skip}", {"train_one_epoch": broken_loop(skip)}, range(options.broken_seeds))

@@ -202,7 +202,7 @@ def _read_exact(fd: int, size: int) -> bytes | None:
     while remaining:
         chunk = os.read(fd, min(remaining, 1 << 20))
         if not chunk:
-            return None if remaining == size else None
+            return None  # end of stream (read_frame tells a cut frame from a clean end)
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
