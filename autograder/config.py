@@ -41,6 +41,8 @@ class Sandbox:
     flood_output_mb: int = 16
     max_processes: int = 256
     torch_threads: int = 0  # 0: cores // parallel jobs (CNN_KIT_JOBS, set by grade-all)
+    time_budget: float = 600.0  # seconds for all of one submission's student code; then tests stop
+    max_restarts: int = 30  # fresh workers after crashes/hangs per submission; then calls fail fast
 
     def threads(self) -> int:
         """Torch threads for one grading job, so that parallel jobs do not oversubscribe cores."""
