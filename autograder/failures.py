@@ -18,7 +18,8 @@ class GradingFailure(AssertionError):
 
 class StudentFailure(Exception):
     """Kinds: missing, syntax, not_implemented, exception, timeout, crashed, output_flood,
-    forbidden, bad_reply."""
+    forbidden, bad_reply, tampering, budget (the submission's time budget ran out), restarts
+    (too many crashes or hangs)."""
 
     def __init__(self, kind: str, summary: str, details: str | None = None, output: str = "",
                  error_type: str | None = None):
@@ -31,3 +32,8 @@ class StudentFailure(Exception):
 def add_context(error: GradingFailure | StudentFailure, what: str) -> None:
     """Prefix what the test was doing ("conv2d_single on a 7×9 image…") to the message."""
     error.context.insert(0, what)
+
+
+class HostFault(RuntimeError):
+    """The grader or the host failed (data missing, a worker that cannot start, a grader bug):
+    never a student's score; the grade stops and the instructor is told."""

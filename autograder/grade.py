@@ -1,9 +1,12 @@
 """Grade one submission: extract, start the sandboxed worker, run the graders, write results.
 
 This process is the trusted side: it never runs student code itself, it only
-talks to the worker. Its own failures (no configuration, an output directory
-it cannot write) raise ``GraderError``; anything wrong with the submission
-ends up in results.json instead.
+talks to the workers. Its own failures and the host's (no configuration, an
+output directory it cannot write, a worker that cannot start, MNIST missing, a
+grader that raised) raise ``GraderError`` and write no results.json: they are
+never a student's score. Anything wrong with the submission ends up in
+results.json instead. A grading job passes its warm ``ForkServer`` to grade
+many submissions with one torch import.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING
 from .config import GradingConfig, load_config
 from .data_cache import training_arrays
 from .extract import extract
+from .failures import HostFault
+from .sandbox import ForkServer
 from .session import WorkerSession
 
 if TYPE_CHECKING:
@@ -30,25 +35,56 @@ class GraderError(RuntimeError):
 
 
 def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfig | None = None,
-          select: str | None = None, graders_dir: Path = GRADERS_DIR) -> "SubmissionResult":
-    """Grade ``submission_path`` and write ``out_dir/results.json`` (and feedback data)."""
+          select: str | None = None, graders_dir: Path = GRADERS_DIR,
+          server: ForkServer | None = None) -> "SubmissionResult":
+    """Grade ``submission_path`` and write ``out_dir/results.json`` (and feedback data).
+
+    ``server``: a grading job's warm fork-server; without one, a fork-server is started
+    for this submission and closed after it.
+    """
     started = time.monotonic()
     config = config or load_config()
     out_dir = _writable_dir(out_dir)
     submission = extract(submission_path)
     extracted = time.monotonic()
-    session = WorkerSession(submission, config, training_arrays(config) if submission.cells else {})
-    session.launch()  # the worker imports torch while pytest and the graders load here
+    own_server = server is None
+    try:
+        if own_server:  # it imports torch while pytest and the graders load here
+            server = ForkServer(config.sandbox, _training_data(config) if submission.cells else {})
+            if submission.cells:
+                server.start()
+        return _grade_with(server, submission, submission_path, out_dir, config, select, graders_dir,
+                           started, extracted)
+    except HostFault as fault:
+        raise GraderError(str(fault)) from fault
+    finally:
+        if own_server and server is not None:
+            server.close()
+
+
+def _training_data(config: GradingConfig) -> dict[str, Path]:
+    try:
+        return training_arrays(config)
+    except Exception as error:  # a missing or damaged MNIST copy is the host's problem
+        raise GraderError(f"The MNIST training set could not be loaded: {error}") from error
+
+
+def _grade_with(server, submission, submission_path, out_dir, config, select, graders_dir,
+                started, extracted) -> "SubmissionResult":
     from .feedback_html import write_feedback
     from .plugin import GradingPlugin, run_graders
     from .results import SubmissionResult, write_json_atomic
 
+    session = WorkerSession(submission, config, server)
     _limit_torch_threads(config.sandbox.threads())
     plugin = GradingPlugin(session, config)
     try:
         code = run_graders(graders_dir, plugin, select)
     finally:
         session.close()
+    if plugin.host_faults:
+        raise GraderError("No grade was recorded: the grader or the host failed, not the submission:\n"
+                          + "\n".join(plugin.host_faults))
     if plugin.collection_errors or code not in (0, 1) or not plugin.results:
         raise GraderError("The graders could not run:\n" + "\n".join(plugin.collection_errors or [f"pytest exit {code}"]))
 
@@ -66,7 +102,7 @@ def grade(submission_path: str | Path, out_dir: str | Path, config: GradingConfi
         submission=str(submission_path), kind=submission.kind, tests=tests,
         parts={key: (part.title, part.points) for key, part in config.parts.items()},
         problems=problems,
-        missing_protections=session.protections.missing() if session.protections else [],
+        missing_protections=session.protections.missing(),
         execution_time=time.monotonic() - started, timings=timings,
         resources=_peak_memory(session))
     write_json_atomic(out_dir / "results.json", result.to_gradescope())
@@ -83,7 +119,8 @@ def _limit_torch_threads(threads: int) -> None:
 
 
 def _peak_memory(session: WorkerSession) -> dict[str, float]:
-    peaks = {"grader_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peaks = {"grader_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+             "workers_started": float(session.workers_started)}
     if session.worker_peak_rss_mb is not None:
         peaks["worker_peak_rss_mb"] = session.worker_peak_rss_mb
     return peaks

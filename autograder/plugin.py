@@ -8,7 +8,6 @@ pytest's report, which would show the hidden test's source.
 from __future__ import annotations
 
 import math
-import time
 import types
 
 import pytest
@@ -25,6 +24,7 @@ class GradingPlugin:
         self.results: dict[str, TestResult] = {}
         self.order: list[str] = []
         self.collection_errors: list[str] = []
+        self.host_faults: list[str] = []  # grader or host failures: the grade must not be recorded
         self._attachments: dict[str, dict] = {}
 
     # ----- fixtures (``student`` and ``grading_config`` come from ``session_fixtures``) ----------
@@ -79,6 +79,13 @@ class GradingPlugin:
                 result = self.results[item.nodeid]
                 result.selected, result.summary = False, "Not graded in this run (only some tests were selected)."
 
+    def pytest_runtest_setup(self, item) -> None:
+        result = self.results.get(item.nodeid)
+        self.session.begin_test(hidden=bool(result and result.hidden))
+
+    def pytest_runtest_teardown(self, item) -> None:
+        self.session.end_test()
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
@@ -94,7 +101,11 @@ class GradingPlugin:
         elif report.skipped:
             result.passed, result.summary = False, "The test was skipped."
         else:
-            _describe_failure(result, call.excinfo.value if call.excinfo else None)
+            error = call.excinfo.value if call.excinfo else None
+            if not isinstance(error, (GradingFailure, StudentFailure)):  # the grader's or the host's fault
+                self.host_faults.append(f"{result.name}: {type(error).__name__}: {error}"[:2000])
+                item.session.shouldstop = "the grader or the host failed"  # nothing after it would count
+            _describe_failure(result, error)
         result.attachments = self._attachments.get(item.nodeid, {})
 
 
@@ -182,7 +193,5 @@ def run_graders(graders_dir, plugin: GradingPlugin, select: str | None = None) -
             "-p", "no:logging", "--rootdir", str(graders_dir), "-c", "/dev/null", "-W", "ignore"]
     if select:
         args += ["-k", select]
-    started = time.monotonic()
     code = pytest.main(args, plugins=[plugin, session_fixtures(plugin)])
-    plugin.elapsed = time.monotonic() - started
     return int(code)

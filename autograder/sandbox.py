@@ -1,20 +1,27 @@
-"""Start the worker process that runs student code, as locked down as this machine allows.
+"""The grading job's warm fork-server and the sandboxed workers it forks, as locked down as this host allows.
 
-With bubblewrap the worker sees only the Python installation, the worker's
-own runtime folder, the training data and a private scratch directory: no
-graders, no solutions, no output directory, no MNIST test set wherever it
-lies. It gets no network, its own process namespace (everything it starts
-dies with it), a scrubbed environment, resource limits, and when the grader
-runs as root, the unprivileged user ``nobody``. Where bubblewrap cannot run,
-the worker still gets the limits and its own session, and the report says
-which protections were missing.
+One fork-server per grading job imports torch once and never runs student
+code; every worker is forked from it in tens of milliseconds and confines
+itself before its first request (``runtime/confine.py``). What holds where:
+
+| environment | fork-server | each worker |
+|---|---|---|
+| bubblewrap, grader is root | bwrap: only Python, the runtime and the training data visible; no network | own mount, pid and ipc namespaces; own size- and inode-limited /tmp and /scratch; runtime hidden; a uid no other process has; limits; no privileges |
+| bubblewrap, grader is a user | the same, in a user namespace | the same, with a user namespace of its own instead of a fresh uid |
+| no bubblewrap, root | plain process, dies with the grader | a uid no other process has (all its processes killed after), Landlock: reads only Python and its data, writes only its scratch folder, no TCP; limits |
+| no bubblewrap, a user | refused: grading needs ``--unsafe-no-sandbox``, and the results say so | limits and Landlock only |
+
+A fork-server or worker that cannot start is the host's fault
+(``SandboxUnavailable``), never the student's.
 """
 from __future__ import annotations
 
 import functools
+import json
 import os
-import resource
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,18 +29,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Sandbox
+from .failures import HostFault
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-NOBODY = 65534
 SANDBOX_RUNTIME = "/opt/grader-runtime"
 SANDBOX_DATA = "/data"
 SANDBOX_SCRATCH = "/scratch"
+UNSAFE_ENV = "CNN_KIT_UNSAFE_NO_SANDBOX"  # set by --unsafe-no-sandbox
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "passwd", "group", "localtime")
+_WORKER_UIDS = (1_000_000, 2_000_000_000)  # a fresh uid per worker, drawn from this range
+_SCRATCH_INODES = 4096
+
+
+class SandboxUnavailable(HostFault):
+    """No safe way to run student code here (or the fork-server would not start)."""
 
 
 @dataclass
 class Protections:
-    """Which isolation measures are in force for this worker, for the report."""
+    """Which isolation measures are in force for the workers, for the report."""
 
     filesystem: bool = False
     network: bool = False
@@ -45,74 +59,221 @@ class Protections:
         names = {
             "filesystem": "filesystem isolation (student code could read files the grader's user can read)",
             "network": "network isolation",
-            "processes": "a private process namespace (a child that leaves the process group could outlive grading)",
-            "unprivileged": "an unprivileged user (student code ran with the grader's user id)",
+            "processes": "a private process namespace",
+            "unprivileged": "an unprivileged user of its own (student code ran with the grader's user id)",
             "limits": "resource limits",
         }
         return [text for key, text in names.items() if not getattr(self, key)]
 
 
 @dataclass
-class WorkerProcess:
-    process: subprocess.Popen
+class WorkerHandle:
+    """One forked worker: its pipes, and the fork-server that can kill it or say how it ended."""
+
+    server: "ForkServer"
+    pid: int
     to_worker: int  # fd the grader writes requests to
     from_worker: int  # fd the grader reads replies from
+    output: int  # fd of everything the worker printed outside a request's capture
     protections: Protections
-    cleanup_dirs: list[Path] = field(default_factory=list)
+    closed: bool = field(default=False)
 
     def kill(self) -> None:
         """Kill the worker and everything it started; safe to call twice."""
-        try:
-            os.killpg(self.process.pid, 9)
-        except ProcessLookupError:
-            pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for fd in (self.to_worker, self.from_worker):
+        if self.closed:
+            return
+        self.closed = True
+        self.server.kill(self.pid)
+        for fd in (self.to_worker, self.from_worker, self.output):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        for folder in self.cleanup_dirs:
+
+    def exit_code(self, wait: float = 2.0) -> int | None:
+        """The worker's exit status (128 + n for signal n), or None if it still runs."""
+        return self.server.status(self.pid, wait)
+
+
+class ForkServer:
+    """A grading job's warm worker factory (a context manager; start it early, it imports torch)."""
+
+    def __init__(self, limits: Sandbox, data_files: dict[str, Path]):
+        self.limits, self.data_files = limits, dict(data_files)
+        self.mode = _isolation_mode()
+        self.protections = _protections(self.mode)
+        self._process: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+        self._ready = False
+        self._cleanup: list[Path] = []
+        self.startup_seconds: float | None = None
+
+    def __enter__(self) -> "ForkServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        import time
+
+        self._started = time.monotonic()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if self.mode == "namespaces":
+            command = [*_bubblewrap_args(self.limits, self.data_files), "--",
+                       sys.executable, "-I", "-B", f"{SANDBOX_RUNTIME}/zygote.py",
+                       "--control", str(theirs.fileno()), "--data-dir", SANDBOX_DATA]
+            cwd = "/"
+        else:
+            root = Path(tempfile.mkdtemp(prefix="cnnkit-job-"))
+            os.chmod(root, 0o711)  # workers (other uids) may enter their own scratch folders only
+            data_dir = root / "data"
+            data_dir.mkdir()
+            for name, host in self.data_files.items():
+                os.symlink(Path(host).resolve(), data_dir / name)
+            self._cleanup.append(root)
+            self._readable = [*_system_folders(), *_python_folders(), str(data_dir),
+                              *(str(Path(host).resolve()) for host in self.data_files.values())]
+            command = [sys.executable, "-I", "-B", str(RUNTIME_DIR / "zygote.py"),
+                       "--control", str(theirs.fileno()), "--data-dir", str(data_dir),
+                       "--scratch-root", str(root)]
+            cwd = str(root)
+        try:
+            self._process = subprocess.Popen(
+                command, cwd=cwd, env=_environment(self.limits, self.mode), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(theirs.fileno(),),
+                start_new_session=True)
+        except OSError as error:
+            raise SandboxUnavailable(f"The worker fork-server could not be started: {error}.") from error
+        finally:
+            theirs.close()
+        self._control = ours
+
+    def ready(self) -> None:
+        """Wait until the fork-server has imported torch; a host fault if it never does."""
+        if self._ready:
+            return
+        self.start()
+        import time
+
+        self._control.settimeout(self.limits.startup_timeout)
+        try:
+            message = self._control.recv(1 << 16)
+        except OSError:
+            message = b""
+        if not message:
+            output = self._output_tail()
+            self.close()
+            raise SandboxUnavailable(f"The sandboxed worker fork-server did not start. Its output:\n{output}")
+        self._control.settimeout(60)
+        self._ready = True
+        self.startup_seconds = time.monotonic() - self._started
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, 9)
+                self._process.wait()
+            if self._process.stdout:
+                self._process.stdout.close()
+            self._process = None
+        self._ready = False
+        for folder in self._cleanup:
             shutil.rmtree(folder, ignore_errors=True)
-        self.cleanup_dirs = []
+        self._cleanup = []
+
+    # ----- workers -----------------------------------------------------------------------------
+
+    def spawn(self, restrict: str | None = None) -> WorkerHandle:
+        """A fresh worker; ``restrict`` "manual" or "manual_no_pad" disables the forbidden routines."""
+        self.ready()
+        plan = {"mode": self.mode, "uid": secrets.randbelow(_WORKER_UIDS[1] - _WORKER_UIDS[0]) + _WORKER_UIDS[0],
+                "scratch": SANDBOX_SCRATCH, "scratch_mb": self.limits.scratch_mb, "scratch_inodes": _SCRATCH_INODES,
+                "memory_mb": self.limits.memory_mb, "file_size_mb": self.limits.file_size_mb,
+                "max_processes": self.limits.max_processes, "threads": self.limits.threads(),
+                "max_output": self.limits.max_output_kb * 1000,
+                "flood_output": self.limits.flood_output_mb * 1_000_000,
+                "hide": [SANDBOX_RUNTIME], "restrict": restrict,
+                "readable": getattr(self, "_readable", [])}
+        reply, fds = self._ask({"op": "spawn", "plan": plan}, expect_fds=3)
+        if not reply.get("ok") or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            raise SandboxUnavailable(f"The fork-server could not start a worker: {reply.get('error', 'no reply')}.")
+        return WorkerHandle(self, int(reply["pid"]), fds[0], fds[1], fds[2], self.protections)
+
+    def kill(self, pid: int) -> None:
+        if self._control is not None:
+            try:
+                self._ask({"op": "kill", "pid": pid})
+            except SandboxUnavailable:
+                pass
+
+    def status(self, pid: int, wait: float) -> int | None:
+        if self._control is None:
+            return None
+        try:
+            return self._ask({"op": "status", "pid": pid, "wait": wait})[0].get("code")
+        except SandboxUnavailable:
+            return None
+
+    def _ask(self, request: dict, expect_fds: int = 0) -> tuple[dict, list[int]]:
+        try:
+            self._control.send(json.dumps(request).encode())
+            message, fds, _, _ = socket.recv_fds(self._control, 1 << 16, max(expect_fds, 1))
+        except OSError as error:
+            raise SandboxUnavailable(f"The worker fork-server stopped answering ({error}).") from error
+        if not message:
+            raise SandboxUnavailable("The worker fork-server ended:\n" + self._output_tail())
+        return json.loads(message), list(fds)
+
+    def _output_tail(self) -> str:
+        process = self._process
+        if process is None or process.stdout is None:
+            return ""
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+        try:
+            return process.stdout.read()[-1500:].decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
 
 
-def start_worker(limits: Sandbox, data_files: dict[str, Path]) -> WorkerProcess:
-    """Spawn a worker that reads requests and writes replies on its own pipes."""
-    request_read, request_write = os.pipe()
-    reply_read, reply_write = os.pipe()
-    worker_args = ["--fd-in", str(request_read), "--fd-out", str(reply_write),
-                   "--threads", str(limits.threads()),
-                   "--max-output", str(limits.max_output_kb * 1000),
-                   "--flood-output", str(limits.flood_output_mb * 1_000_000)]
-    python = [sys.executable, "-I", "-B"]
-    cleanup: list[Path] = []
-    if bubblewrap_works():
-        command = [*_bubblewrap_args(limits, data_files), "--", *_drop_privileges(),
-                   *python, f"{SANDBOX_RUNTIME}/worker.py", "--data-dir", SANDBOX_DATA, *worker_args]
-        cwd, protections = "/", Protections(filesystem=True, network=True, processes=True,
-                                             unprivileged=True)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix="cnnkit-scratch-"))
-        data_dir = scratch / "data"
-        data_dir.mkdir()
-        for name, host in data_files.items():
-            os.symlink(host, data_dir / name)
-        cleanup.append(scratch)
-        command = [*python, str(RUNTIME_DIR / "worker.py"), "--data-dir", str(data_dir), *worker_args]
-        cwd, protections = str(scratch), Protections(unprivileged=os.getuid() != 0)
-    process = subprocess.Popen(
-        command, cwd=cwd, env=_worker_environment(limits, bubblewrap_works()),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        pass_fds=(request_read, reply_write), start_new_session=True,
-        preexec_fn=functools.partial(_apply_limits, limits),
-    )
-    os.close(request_read)
-    os.close(reply_write)
-    return WorkerProcess(process, request_write, reply_read, protections, cleanup)
+# ----- where and how -------------------------------------------------------------------------
+
+def _isolation_mode() -> str:
+    """"namespaces" (bubblewrap), "uid" (root without bubblewrap) or "none" (explicitly unsafe)."""
+    problem = bubblewrap_problem()
+    if problem is None:
+        return "namespaces"
+    if os.geteuid() == 0:
+        return "uid"
+    if os.environ.get(UNSAFE_ENV) == "1":
+        return "none"
+    raise SandboxUnavailable(
+        f"Student code cannot be run safely here: {problem}, and the grader is not root (it cannot give "
+        "student code a user of its own). Install bubblewrap, grade as root, or pass --unsafe-no-sandbox "
+        "to grade anyway (the results will say the sandbox was missing).")
+
+
+def _protections(mode: str) -> Protections:
+    if mode == "namespaces":
+        return Protections(filesystem=True, network=True, processes=True, unprivileged=True)
+    from .runtime.confine import landlock_abi
+
+    abi = landlock_abi()
+    return Protections(filesystem=abi >= 1, network=abi >= 4, processes=mode == "uid",
+                       unprivileged=mode == "uid")
 
 
 def bubblewrap_works() -> bool:
@@ -128,7 +289,7 @@ def bubblewrap_problem() -> str | None:
     if not shutil.which("bwrap"):
         return "bubblewrap (bwrap) is not installed"
     check = f"import sys, os; sys.exit(0 if os.path.isdir({str(SANDBOX_RUNTIME)!r}) else 3)"
-    probe = [*_bubblewrap_args(Sandbox(), {}), "--", *_drop_privileges(), sys.executable, "-I", "-c", check]
+    probe = [*_bubblewrap_args(Sandbox(), {}), "--", sys.executable, "-I", "-c", check]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -141,13 +302,13 @@ def bubblewrap_problem() -> str | None:
 def _bubblewrap_args(limits: Sandbox, data_files: dict[str, Path]) -> list[str]:
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if os.getuid() != 0:
-        args.append("--unshare-user")
-    # Private tmpfs first: bwrap mounts in order, so a later tmpfs would hide a Python
-    # environment that lives under /tmp (a CI checkout, say) bound before it.
-    scratch_bytes = str(limits.scratch_mb * 1024 * 1024)
-    args += ["--perms", "01777", "--size", scratch_bytes, "--tmpfs", "/tmp",
-             "--perms", "01777", "--size", scratch_bytes, "--tmpfs", SANDBOX_SCRATCH,
+    if os.getuid() != 0:  # root of a user namespace of its own, so that it can confine each worker
+        args += ["--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "ALL"]
+    # Mount points first: bwrap mounts in order, so a later tmpfs would hide a Python
+    # environment that lives under /tmp (a CI checkout, say) bound before it. Each worker
+    # mounts its own size- and inode-limited tmpfs on these.
+    args += ["--perms", "01777", "--size", str(1024 * 1024), "--tmpfs", "/tmp",
+             "--perms", "01777", "--size", str(1024 * 1024), "--tmpfs", SANDBOX_SCRATCH,
              "--proc", "/proc", "--dev", "/dev"]
     for top in ("usr", "lib", "lib64", "lib32", "bin", "sbin"):
         host = Path("/") / top
@@ -165,6 +326,11 @@ def _bubblewrap_args(limits: Sandbox, data_files: dict[str, Path]) -> list[str]:
     for name, host in data_files.items():
         args += ["--ro-bind", str(host), f"{SANDBOX_DATA}/{name}"]
     return args + ["--chdir", SANDBOX_SCRATCH]
+
+
+def _system_folders() -> list[str]:
+    return [folder for folder in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/proc", "/dev",
+                                  *(f"/etc/{name}" for name in _ETC_FILES)) if os.path.exists(folder)]
 
 
 def _python_folders() -> list[str]:
@@ -185,15 +351,8 @@ def _parents_as_dirs(path: str) -> list[str]:
     return args
 
 
-def _drop_privileges() -> list[str]:
-    if os.getuid() != 0:
-        return []
-    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-            "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
-
-
-def _worker_environment(limits: Sandbox, sandboxed: bool) -> dict[str, str]:
-    home = SANDBOX_SCRATCH if sandboxed else tempfile.gettempdir()
+def _environment(limits: Sandbox, mode: str) -> dict[str, str]:
+    home = SANDBOX_SCRATCH if mode == "namespaces" else tempfile.gettempdir()
     threads = str(limits.threads())
     env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
@@ -202,12 +361,3 @@ def _worker_environment(limits: Sandbox, sandboxed: bool) -> dict[str, str]:
         if name in os.environ:
             env[name] = os.environ[name]
     return env
-
-
-def _apply_limits(limits: Sandbox) -> None:
-    """Runs in the child between fork and exec: limits inherited by everything it starts."""
-    megabyte = 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * megabyte,) * 2)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * megabyte,) * 2)
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes,) * 2)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

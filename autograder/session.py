@@ -1,11 +1,17 @@
-"""The grader's handle on one submission's sandboxed worker.
+"""The grader's handle on one submission: fresh sandboxed workers, values in, values out.
 
-It loads the submission cell by cell, forwards calls, enforces the wall-clock
-limits, and turns every way student code can go wrong (an exception, a hang,
-a crash, ``os._exit``, a flood of output, a forbidden routine, a forged or
-broken reply) into a ``StudentFailure`` for the one test that met it. A dead
-or killed worker is replaced, with the cells that loaded fine, before the
-next request, so one bad function costs only its own tests.
+Workers come from the job's warm fork-server (``sandbox.ForkServer``). A worker
+loads only the units a request needs (``dependencies.py``). A manual function
+(``watch="manual"`` or ``"manual_no_pad"``) runs in a worker of its own whose
+forbidden library routines are disabled before any student code loads, after
+its cells passed the static rule check (``rules.py``): the verdict on *how* a
+value was computed never comes from the worker. A hidden test gets a fresh
+worker that is discarded with it, so its inputs never reach a worker whose
+output is shown later. Every way student code can go wrong (an exception, a
+hang, a crash, a flood of output, a reply nobody asked for) becomes a
+``StudentFailure`` for the one test that met it; a whole-submission time
+budget and a restart cap bound the rest. A worker that cannot start is a
+``HostFault``: the host's problem, never the student's score.
 """
 from __future__ import annotations
 
@@ -14,42 +20,69 @@ import signal
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 from .config import GradingConfig
-from .extract import Submission
-from .failures import StudentFailure
+from .contract import IMPORT_CELL_ID
+from .dependencies import units_for
+from .extract import WHOLE_FILE_ID, Submission
+from .failures import HostFault, StudentFailure
+try:  # TEMP until rules.py lands
+    from .rules import manual_rule_violations
+except ImportError:
+    def manual_rule_violations(source, no_pad):
+        return []
 from .runtime import wire
-from .sandbox import Protections, WorkerProcess, start_worker
+from .sandbox import ForkServer, Protections, WorkerHandle
+
+MANUAL_WATCHES = ("manual", "manual_no_pad")
 
 
 class _Connection:
-    """One live worker process with the threads that read its replies and its stray output."""
+    """One live worker with the threads that read its replies and its stray output."""
 
-    def __init__(self, worker: WorkerProcess, flood_bytes: int):
-        self.worker = worker
+    def __init__(self, worker: WorkerHandle, flood_bytes: int, restrict: str | None):
+        self.worker, self.restrict = worker, restrict
+        self.loaded: set[str] = set()  # units loaded into this worker
         self.replies: queue.Queue = queue.Queue()
+        self.expected_id: int | None = 0  # the ready frame has id 0
         self.stray = deque(maxlen=200)  # last lines printed outside any request's capture
         self.stray_bytes = 0
         self.flooded = False
+        self.tampered = ""
         self._flood_bytes = flood_bytes
         threading.Thread(target=self._read_replies, daemon=True).start()
         threading.Thread(target=self._drain_output, daemon=True).start()
 
     def _read_replies(self) -> None:
+        """Frames are checked by header before their payload is read: size cap, and the id asked for."""
+        fd = self.worker.from_worker
         try:
             while True:
-                frame = wire.read_frame(self.worker.from_worker)
-                if frame is None:
+                header = wire.read_header(fd)
+                if header is None:
                     break
-                self.replies.put(frame)
+                size, request_id = header
+                if request_id != self.expected_id:
+                    self.tampered = (f"it sent a reply nobody asked for (id {request_id}): "
+                                     "a second reply, or one written by the submission itself")
+                    self.worker.kill()
+                    break
+                self.expected_id = None  # one answer per request: another frame now is tampering
+                self.replies.put(wire.read_payload(fd, size))
         except (OSError, wire.WireError) as error:
             self.replies.put(error)
         self.replies.put(None)  # end of stream
 
     def _drain_output(self) -> None:
-        stream = self.worker.process.stdout
-        for chunk in iter(lambda: stream.read1(65536), b""):
+        import os
+
+        while True:
+            try:
+                chunk = os.read(self.worker.output, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
             self.stray_bytes += len(chunk)
             self.stray.append(chunk[-2000:].decode("utf-8", "replace"))
             if self.stray_bytes > self._flood_bytes and not self.flooded:
@@ -58,19 +91,17 @@ class _Connection:
 
     def exit_reason(self) -> str:
         """Why the worker ended, in words a student understands."""
-        code = self.worker.process.poll()
-        if code is None:
-            try:
-                code = self.worker.process.wait(timeout=2)
-            except Exception:
-                return "it stopped answering"
+        if self.tampered:
+            return self.tampered
         if self.flooded:
             return "it printed far too much output and was stopped"
-        if code > 128 and self.worker.protections.processes:  # bwrap reports a signal as 128 + its number
-            code = 128 - code
-        if code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            hint = " (usually: too much memory)" if -code == 9 else ""
+        code = self.worker.exit_code(wait=2.0)
+        if code is None:
+            return "it stopped answering"
+        if code > 128:  # the fork-server reports a signal as 128 + its number
+            number = code - 128
+            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+            hint = " (usually: too much memory)" if number == 9 else ""
             return f"it was killed by signal {name}{hint}"
         if code == 0:
             return "the code exited the process (sys.exit or os._exit)"
@@ -78,91 +109,69 @@ class _Connection:
 
 
 class WorkerSession:
-    def __init__(self, submission: Submission, config: GradingConfig, data_files: dict[str, Path]):
+    def __init__(self, submission: Submission, config: GradingConfig, server: ForkServer):
         self.submission = submission
         self.config = config
         self.limits = config.sandbox
-        self.data_files = data_files
-        self.cell_errors: dict[str, str] = {}  # grade_id -> why the cell did not load
-        self.loaded_cells: list[str] = []  # cells that ran to the end or raised (not hung, not crashed)
-        self.defined: set[str] = set()  # names the loaded cells defined
+        self.server = server
+        self.cell_errors: dict[str, str] = {}  # grade_id -> why the unit did not load
+        self.broken_units: set[str] = set()  # hung or crashed while loading: never loaded again
+        self.defined: set[str] = set()  # names the loaded units defined
         self.restarts = 0
-        self.startup_seconds: float | None = None
+        self.workers_started = 0
+        self.student_seconds = 0.0  # time spent waiting for student code, against the budget
         self.worker_peak_rss_mb: float | None = None
-        self.protections: Protections | None = None
         self._connection: _Connection | None = None
-        self._next_id = 0
-        self._loaded = False
+        self._fresh_per_request = False  # inside a hidden test
+        self._last_id = 0  # request ids: unique over the session, so a stale reply is never taken
+        self._units = [(cell.grade_id, cell.source) for cell in submission.cells]
+
+    @property
+    def protections(self) -> Protections:
+        return self.server.protections
+
+    @property
+    def startup_seconds(self) -> float | None:
+        return self.server.startup_seconds
 
     # ----- life cycle ------------------------------------------------------------------------
 
     def launch(self) -> None:
-        """Start the worker now (it imports torch) so that it warms up while the grader does too."""
-        if self._connection is None and self.submission.cells:
-            worker = start_worker(self.limits, self.data_files)
-            self.protections = worker.protections
-            self._connection = _Connection(worker, self.limits.flood_output_mb * 1_000_000)
-            self._ready_by = time.monotonic() + self.limits.startup_timeout
+        """Start the fork-server now (it imports torch) so that it warms up while the grader does too."""
+        self.server.start()
+
+    def begin_test(self, hidden: bool) -> None:
+        """A hidden test starts from a fresh worker, and leaves none behind for the tests after it."""
+        if hidden or self._fresh_per_request:
+            self._discard()
+        self._fresh_per_request = hidden
+
+    def end_test(self) -> None:
+        if self._fresh_per_request:
+            self._discard()
 
     def close(self) -> None:
-        if self._connection is not None:
+        if self._connection is not None and self._connection.restrict is None:
             try:  # the worker's peak memory, for the benchmarks; a dead worker just has none
                 stats = self._request({"op": "ping"}, 5.0, "the final check")["value"]
                 self.worker_peak_rss_mb = float(stats["peak_rss_kb"]) / 1024
             except (StudentFailure, KeyError, TypeError, ValueError):
                 pass
-            self._connection.worker.kill()
-            self._connection = None
-
-    def load(self) -> None:
-        """Run every extracted cell once, each on its own, remembering what each defined."""
-        if self._loaded:
-            return
-        self._loaded = True
-        for cell in self.submission.cells:
-            try:
-                result = self._exec(cell.grade_id, cell.source)
-            except StudentFailure as failure:  # the cell hung or killed the worker
-                self.cell_errors[cell.grade_id] = failure.summary
-                continue
-            self.loaded_cells.append(cell.grade_id)
-            self.defined.update(result["defined"])
-            if result["error"] is not None:
-                self.cell_errors[cell.grade_id] = _cell_error_text(cell.grade_id, result["error"])
-
-    def _exec(self, grade_id: str, source: str) -> dict:
-        reply = self._request({"op": "exec_cell", "grade_id": grade_id, "source": source},
-                              self.limits.load_timeout, f"the cell {grade_id}")
-        value = reply.get("value")
-        if not isinstance(value, dict) or not isinstance(value.get("defined"), list):
-            raise StudentFailure("bad_reply", f"the cell {grade_id} sent back a malformed reply.")
-        value["defined"] = [str(name) for name in value["defined"]]
-        return value
+        self._discard()
 
     # ----- what the graders use --------------------------------------------------------------
 
     def call(self, name: str, *args, watch: str | None = None, timeout: float | None = None, **kwargs):
-        """Call the student's ``name`` in the worker and return the decoded result."""
-        self.load()
-        if not self._defines(name):
-            raise StudentFailure("missing", self._missing_reason(name))
-        reply = self._request({"op": "call", "name": name, "args": list(args), "kwargs": kwargs, "watch": watch},
+        """Call the student's ``name`` in a worker and return the decoded result."""
+        restrict = watch if watch in MANUAL_WATCHES else None
+        self._prepare({name}, restrict)
+        reply = self._request({"op": "call", "name": name, "args": list(args), "kwargs": kwargs},
                               timeout or self.limits.call_timeout, f"`{name}`")
-        forbidden = reply.get("forbidden") or []
-        if forbidden:
-            raise StudentFailure(
-                "forbidden",
-                f"`{name}` used {', '.join(forbidden)}, which the assignment forbids here: "
-                "do this part's work yourself with indexing, loops, einsum or matmul.",
-                output=reply.get("output", ""))
         return reply.get("value")
 
     def task(self, task: str, payload: dict, timeout: float | None = None, needs: tuple[str, ...] = ()):
         """Run a worker routine (model checks, training) that calls the student's ``needs``."""
-        self.load()
-        for name in needs:
-            if not self._defines(name):
-                raise StudentFailure("missing", self._missing_reason(name))
+        self._prepare(set(needs), None)
         what = f"`{needs[0]}`" if needs else f"the {task} check"
         reply = self._request({"op": "task", "task": task, "payload": payload},
                               timeout or self.limits.call_timeout, what)
@@ -174,13 +183,61 @@ class WorkerSession:
                 return cell.source
         return None
 
-    # ----- plumbing --------------------------------------------------------------------------
+    # ----- loading ---------------------------------------------------------------------------
 
-    def _defines(self, name: str) -> bool:
-        return name in self.defined
+    def _prepare(self, names: set[str], restrict: str | None) -> None:
+        """A worker of the right kind with every unit ``names`` need loaded, or a StudentFailure."""
+        if not self.submission.cells:
+            raise StudentFailure("missing", self._missing_reason(next(iter(names), "the code")))
+        wanted = [grade_id for grade_id in units_for(names, self._units) if grade_id not in self.broken_units]
+        if restrict:
+            self._check_rules(names, wanted, restrict)
+        connection = self._connection
+        if connection is not None and (connection.restrict != restrict
+                                       or (restrict and not set(wanted) <= connection.loaded)):
+            self._discard()
+        connection = self._ensure_worker(restrict)
+        for grade_id in wanted:
+            if grade_id not in connection.loaded:
+                self._load(connection, grade_id)
+                connection = self._ensure_worker(restrict)
+        for name in names:
+            if name not in self.defined:
+                raise StudentFailure("missing", self._missing_reason(name))
+
+    def _check_rules(self, names: set[str], wanted: list[str], restrict: str) -> None:
+        """The no-library-routine rule, read in every unit the manual function's worker loads."""
+        target = ", ".join(f"`{name}`" for name in sorted(names))
+        for grade_id in wanted:
+            if grade_id == IMPORT_CELL_ID:
+                continue  # the instructor's locked cell
+            problems = manual_rule_violations(dict(self._units)[grade_id], no_pad=restrict == "manual_no_pad")
+            if problems:
+                place = "your file" if grade_id.startswith(WHOLE_FILE_ID) else f"the cell {grade_id}"
+                raise StudentFailure("forbidden", f"{target} cannot be graded: {place} breaks the rule of "
+                                                  f"this part: {'; '.join(problems)}")
+
+    def _load(self, connection: _Connection, grade_id: str) -> None:
+        source = dict(self._units)[grade_id]
+        try:
+            reply = self._request({"op": "exec_cell", "grade_id": grade_id, "source": source},
+                                  self.limits.load_timeout, f"the cell {grade_id}")
+        except StudentFailure as failure:  # the cell hung or killed the worker: never again
+            if failure.kind in ("budget", "restarts"):
+                raise
+            self.broken_units.add(grade_id)
+            self.cell_errors[grade_id] = failure.summary
+            return
+        value = reply.get("value")
+        if not isinstance(value, dict) or not isinstance(value.get("defined"), list):
+            raise StudentFailure("bad_reply", f"the cell {grade_id} sent back a malformed reply.")
+        connection.loaded.add(grade_id)
+        self.defined.update(str(name) for name in value["defined"])
+        if value.get("error") is not None and grade_id not in self.cell_errors:
+            self.cell_errors[grade_id] = _cell_error_text(grade_id, value["error"])
 
     def _missing_reason(self, name: str) -> str:
-        for grade_id in (name, "<submission>"):
+        for grade_id in (name, WHOLE_FILE_ID):
             if grade_id in self.cell_errors:
                 return f"`{name}` could not be graded: {self.cell_errors[grade_id]}"
         for problem in self.submission.problems:
@@ -188,103 +245,112 @@ class WorkerSession:
                 return f"`{name}` could not be graded: {problem}"
         return f"`{name}` is not defined in the submission."
 
-    def _request(self, message: dict, timeout: float, what: str) -> dict:
-        connection = self._ensure_worker()
-        self._next_id += 1
-        message["id"] = request_id = self._next_id
+    # ----- plumbing --------------------------------------------------------------------------
+
+    def _ensure_worker(self, restrict: str | None) -> _Connection:
+        if self._connection is not None:
+            return self._connection
+        if self.restarts > self.limits.max_restarts:
+            raise StudentFailure("restarts", f"Not run: the code crashed or hung {self.restarts} times, more "
+                                             "than a submission may; the remaining tests were not run.")
+        worker = self.server.spawn(restrict)
+        connection = _Connection(worker, self.limits.flood_output_mb * 1_000_000, restrict)
         try:
-            wire.write_frame(connection.worker.to_worker, wire.encode(message))
-        except OSError:
-            pass  # the worker died; the reply wait below reports why
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                frame = connection.replies.get(timeout=max(remaining, 0.001))
-            except queue.Empty:
-                self._discard(connection)
-                raise StudentFailure("timeout", f"{what} did not finish within {timeout:g} s "
-                                                "(an endless loop, or far too slow) and was stopped.")
-            if frame is None or isinstance(frame, Exception):
-                reason = connection.exit_reason() if frame is None else f"it sent a broken reply ({frame})"
-                kind = "output_flood" if connection.flooded else "crashed"
-                self._discard(connection)
-                raise StudentFailure(kind, f"The process running your code stopped during {what}: {reason}.")
-            try:
-                reply = wire.decode(frame)
-            except wire.WireError as error:
-                self._discard(connection)
-                raise StudentFailure("bad_reply", f"{what} sent back something unreadable ({error}).")
-            if isinstance(reply, dict) and reply.get("id") == request_id:
-                try:
-                    return self._check_reply(reply, what)
-                except StudentFailure as failure:
-                    if failure.kind == "output_flood":  # a thread may still be printing: start afresh
-                        self._discard(connection)
-                    raise
-            # a frame with another id was not asked for (stale, or forged by student code): ignore it
-
-    def _check_reply(self, reply: dict, what: str) -> dict:
-        output = str(reply.get("output") or "")
-        if reply.get("ok") is True:
-            return reply
-        error = reply.get("error")
-        if not isinstance(error, dict):
-            raise StudentFailure("bad_reply", f"{what} sent back a malformed reply.", output=output)
-        kind = str(error.get("kind", "exception"))
-        error_type, message = str(error.get("type", "Exception")), str(error.get("message", ""))
-        location = _describe_where(error.get("where"))
-        if kind == "not_implemented":
-            summary = f"{what} is not implemented yet (it still raises NotImplementedError)."
-        elif kind == "syntax":
-            summary = f"{what} has a syntax error{location}: {message}."
-        elif kind == "output_flood":
-            summary = f"{what} {message} and was stopped."
-        elif kind == "grader":
-            summary = f"The grader could not run {what} ({message})."
-        else:
-            summary = f"{what} raised {error_type}: {message}{location}." if message else f"{what} raised {error_type}{location}."
-        raise StudentFailure(kind, summary, output=output, error_type=error_type)
-
-    def _ensure_worker(self) -> _Connection:
-        if self._connection is None:
-            self.launch()
-            self.restarts += 1 if self.startup_seconds is not None else 0
-            if self._connection is None:
-                raise StudentFailure("missing", "The submission has no code that could be run.")
-            self._await_ready(self._connection)
-            for cell in self.submission.cells:  # rebuild the namespace of the replaced worker
-                if cell.grade_id in self.loaded_cells:
-                    self._exec(cell.grade_id, cell.source)
-        elif self.startup_seconds is None:
-            self._await_ready(self._connection)
-        return self._connection
-
-    def _await_ready(self, connection: _Connection) -> None:
-        started = time.monotonic()
-        try:
-            frame = connection.replies.get(timeout=max(self._ready_by - started, 0.001))
+            frame = connection.replies.get(timeout=30)
         except queue.Empty:
             frame = None
-        if not isinstance(frame, bytes):
+        if not isinstance(frame, bytes):  # no student code ran yet: this is the host's fault
             output = "".join(connection.stray)[-1500:]
-            self._discard(connection)
-            raise RuntimeError(f"The sandboxed worker did not start. Its output:\n{output}")
-        if self.startup_seconds is None:
-            self.startup_seconds = self.limits.startup_timeout - (self._ready_by - time.monotonic())
+            worker.kill()
+            raise HostFault(f"A sandboxed worker did not start. Its output:\n{output}")
+        self.workers_started += 1
+        self._connection = connection
+        return connection
 
-    def _discard(self, connection: _Connection) -> None:
-        connection.worker.kill()
-        if self._connection is connection:
-            self._connection = None
+    def _request(self, message: dict, timeout: float, what: str) -> dict:
+        left = self.limits.time_budget - self.student_seconds
+        if left <= 0:
+            raise StudentFailure("budget", f"Not run: the submission used up its time budget of "
+                                           f"{self.limits.time_budget:g} s before this test.")
+        connection = self._ensure_worker(None if self._connection is None else self._connection.restrict)
+        self._last_id += 1
+        request_id = self._last_id
+        connection.expected_id = request_id
+        try:
+            wire.write_frame(connection.worker.to_worker, wire.encode(message), request_id)
+        except OSError:
+            pass  # the worker died; the reply wait below reports why
+        started = time.monotonic()
+        try:
+            frame = connection.replies.get(timeout=max(min(timeout, left), 0.001))
+        except queue.Empty:
+            frame = TimeoutError()
+        finally:
+            self.student_seconds += time.monotonic() - started
+        if isinstance(frame, TimeoutError):
+            self._discard(crashed=True)
+            if left < timeout:
+                raise StudentFailure("budget", f"{what} was stopped: the submission used up its time budget "
+                                               f"of {self.limits.time_budget:g} s.")
+            raise StudentFailure("timeout", f"{what} did not finish within {timeout:g} s "
+                                            "(an endless loop, or far too slow) and was stopped.")
+        if frame is None or isinstance(frame, Exception):
+            reason = connection.exit_reason() if frame is None else f"it sent a broken reply ({frame})"
+            kind = "tampering" if connection.tampered else "output_flood" if connection.flooded else "crashed"
+            self._discard(crashed=True)
+            raise StudentFailure(kind, f"The process running your code stopped during {what}: {reason}.")
+        try:
+            reply = wire.decode(frame)
+        except wire.WireError as error:
+            self._discard(crashed=True)
+            raise StudentFailure("bad_reply", f"{what} sent back something unreadable ({error}).")
+        if not isinstance(reply, dict):
+            self._discard(crashed=True)
+            raise StudentFailure("bad_reply", f"{what} sent back a malformed reply.")
+        try:
+            return _check_reply(reply, what)
+        except StudentFailure as failure:
+            if failure.kind == "output_flood":  # a thread may still be printing: start afresh
+                self._discard(crashed=True)
+            raise
+
+    def _discard(self, crashed: bool = False) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.worker.kill()
+            self.restarts += 1 if crashed else 0
+
+
+def _check_reply(reply: dict, what: str) -> dict:
+    output = str(reply.get("output") or "")
+    if reply.get("ok") is True:
+        return reply
+    error = reply.get("error")
+    if not isinstance(error, dict):
+        raise StudentFailure("bad_reply", f"{what} sent back a malformed reply.", output=output)
+    kind = str(error.get("kind", "exception"))
+    error_type, message = str(error.get("type", "Exception"))[:100], str(error.get("message", ""))[:500]
+    location = _describe_where(error.get("where"))
+    if error_type == "ForbiddenRoutine":
+        kind, summary = "forbidden", f"{what} called a library routine this part forbids: {message}"
+    elif kind == "not_implemented":
+        summary = f"{what} is not implemented yet (it still raises NotImplementedError)."
+    elif kind == "syntax":
+        summary = f"{what} has a syntax error{location}: {message}."
+    elif kind == "output_flood":
+        summary = f"{what} {message} and was stopped."
+    else:
+        kind = "exception"
+        summary = f"{what} raised {error_type}: {message}{location}." if message else f"{what} raised {error_type}{location}."
+    raise StudentFailure(kind, summary, output=output, error_type=error_type)
 
 
 def _cell_error_text(grade_id: str, error) -> str:
     """Why a cell failed while loading, from the worker's error description."""
     error = error if isinstance(error, dict) else {}
-    place = "your file" if grade_id == "<submission>" else f"the cell {grade_id}"
-    message = str(error.get("message", ""))
-    return (f"{place} raised {error.get('type', 'an error')}{_describe_where(error.get('where'))}"
+    place = "your file" if grade_id.startswith(WHOLE_FILE_ID) else f"the cell {grade_id}"
+    message = str(error.get("message", ""))[:500]
+    return (f"{place} raised {str(error.get('type', 'an error'))[:100]}{_describe_where(error.get('where'))}"
             + (f": {message}" if message else "") + ".")
 
 
@@ -296,5 +362,5 @@ def _describe_where(where) -> str:
     cell, line, code = last.get("cell"), last.get("line"), str(last.get("code") or "")[:160]
     if cell is None:
         return ""
-    place = "your file" if cell == "<submission>" else f"your {cell} cell"
+    place = "your file" if str(cell).startswith(WHOLE_FILE_ID) else f"your {str(cell)[:40]} cell"
     return f" (line {line} of {place}: `{code}`)" if code else f" (line {line} of {place})"

@@ -2,8 +2,10 @@
 
 Messages are JSON with tensors and arrays as base64 bytes plus dtype and
 shape. Reading one can never run code (unlike pickle), so whatever a hostile
-submission sends back is only ever data to the grader. Frames are a 4-byte
-big-endian length followed by the JSON bytes.
+submission sends back is only ever data to the grader. A frame is a header of
+two 4-byte big-endian numbers, the payload's length and the request id it
+answers, then the JSON bytes: the reader checks both before it reads a byte
+of the payload.
 
 This file is bind-mounted into the sandbox: it imports nothing from the
 autograder package, and torch/numpy only where a value needs them.
@@ -16,7 +18,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-MAX_FRAME_BYTES = 512 * 1024 * 1024
+MAX_FRAME_BYTES = 32 * 1024 * 1024  # the largest legitimate reply (trained weights) is under 1 MB
 MAX_DEPTH = 32
 _SAFE_DTYPES = {"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
 
@@ -175,26 +177,39 @@ def _expect(value, kind):
 
 # ----- framing -----------------------------------------------------------------------------
 
-def write_frame(fd: int, payload: bytes) -> None:
-    data = len(payload).to_bytes(4, "big") + payload
+def write_frame(fd: int, payload: bytes, request_id: int) -> None:
+    data = len(payload).to_bytes(4, "big") + request_id.to_bytes(4, "big") + payload
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
 
 
-def read_frame(fd: int) -> bytes | None:
-    """The next frame's payload, or None at end of stream."""
-    header = _read_exact(fd, 4)
+def read_header(fd: int) -> tuple[int, int] | None:
+    """(payload size, request id) of the next frame, or None at end of stream."""
+    header = _read_exact(fd, 8)
     if header is None:
         return None
-    size = int.from_bytes(header, "big")
+    size, request_id = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
     if size > MAX_FRAME_BYTES:
         raise WireError(f"frame of {size} bytes is larger than allowed")
+    return size, request_id
+
+
+def read_payload(fd: int, size: int) -> bytes:
     payload = _read_exact(fd, size)
     if payload is None:
         raise WireError("stream ended inside a frame")
     return payload
+
+
+def read_frame(fd: int) -> tuple[int, bytes] | None:
+    """The next frame as (request id, payload), or None at end of stream."""
+    header = read_header(fd)
+    if header is None:
+        return None
+    size, request_id = header
+    return request_id, read_payload(fd, size)
 
 
 def _read_exact(fd: int, size: int) -> bytes | None:

@@ -1,34 +1,29 @@
 """The sandboxed worker: runs student code on request and sends back plain data.
 
-It never decides a grade. The grader sends requests on one pipe and reads
+It never decides a grade, and nothing it reports is taken as a verdict: only
+return values go back. The grader sends requests on one pipe and reads
 replies on another (stdout and stderr are only captured text), so nothing a
-student prints can pose as a reply. Requests:
+student prints can pose as a reply. Each worker is forked fresh from the warm
+fork-server (``zygote.py``) and confined (``confine.py``) before its first
+request. Requests:
 
 - ``exec_cell``  {grade_id, source}: run one extracted cell in the submission namespace;
-- ``call``       {name, args, kwargs, watch}: call a submission function;
-  ``watch`` None, "manual" or "manual_no_pad" turns on the tripwire;
+- ``call``       {name, args, kwargs}: call a submission function;
 - ``task``       {task, payload}: run a routine of ``tasks.TASKS`` (models, training);
 - ``ping``.
 
-Replies: {id, ok, value | error, output, seconds, forbidden}. Runs inside the
-sandbox with only this folder, the Python installation, the training data and
-a scratch directory visible.
+Replies: {id, ok, value | error, output, seconds}.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import linecache
-import os
 import sys
 import time
 import traceback
+from types import SimpleNamespace
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import wire  # noqa: E402  (after the path fix: this folder is all the sandbox shows)
-from tripwire import watching  # noqa: E402
+import wire  # the runtime folder is on sys.path (zygote.py puts it there)
 
 CELL_PREFIX = "<cell "
 
@@ -62,12 +57,10 @@ class CappedWriter(io.TextIOBase):
 
 
 class Worker:
-    def __init__(self, options):
+    def __init__(self, options: SimpleNamespace, tasks):
         self.options = options
         self.namespace = {"__name__": "submission", "__builtins__": __builtins__}
-        import tasks  # heavy (torch): imported once, before "ready"
-
-        self.tasks = tasks
+        self.tasks = tasks  # imported by the fork-server before any worker existed
 
     def handle(self, request: dict) -> dict:
         op = request.get("op")
@@ -108,21 +101,7 @@ class Worker:
             return {"ok": False, "error": {"kind": "missing", "type": "NameError",
                                            "message": f"{name} is not defined", "where": []}}
         args, kwargs = request.get("args", []), request.get("kwargs", {})
-        watch = request.get("watch")
-        if watch is None:
-            return self._run(lambda: function(*args, **kwargs))
-        hits: list[str] = []
-
-        def watched():
-            with watching(forbid_pad=(watch == "manual_no_pad")) as tripwire:
-                try:
-                    return function(*args, **kwargs)
-                finally:
-                    hits.extend(tripwire.hits)
-
-        reply = self._run(watched)
-        reply["forbidden"] = hits
-        return reply
+        return self._run(lambda: function(*args, **kwargs))
 
     def _run(self, action) -> dict:
         """Run student code with output captured; any exception becomes a described error."""
@@ -164,36 +143,25 @@ def _safe_str(error) -> str:
     return text if len(text) <= 500 else text[:500] + "…"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fd-in", type=int, required=True)
-    parser.add_argument("--fd-out", type=int, required=True)
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--max-output", type=int, default=64_000)
-    parser.add_argument("--flood-output", type=int, default=16_000_000)
-    options = parser.parse_args()
-    fd_in, fd_out = options.fd_in, options.fd_out
-
-    import torch
-
-    torch.set_num_threads(options.threads)
-    worker = Worker(options)
-    wire.write_frame(fd_out, wire.encode({"id": 0, "ok": True, "value": {"ready": True, "uid": os.getuid()}}))
+def serve(fd_in: int, fd_out: int, options: SimpleNamespace, tasks) -> None:
+    """Answer requests until the grader closes the pipe. Replies carry the request's id in
+    their frame header, so the grader can refuse a frame it did not ask for unread."""
+    worker = Worker(options, tasks)
+    wire.write_frame(fd_out, wire.encode({"ok": True, "value": {"ready": True}}), 0)
     while True:
-        frame = wire.read_frame(fd_in)
-        if frame is None:
+        received = wire.read_frame(fd_in)
+        if received is None:
             return
+        request_id, frame = received
         request = wire.decode(frame)
         reply = worker.handle(request)
-        reply["id"] = request.get("id")
         try:
             payload = wire.encode(reply)
         except BaseException as error:  # an unsendable value is the student's error, not a crash
-            payload = wire.encode({"id": request.get("id"), "ok": False, "seconds": reply.get("seconds", 0.0),
+            payload = wire.encode({"ok": False, "seconds": reply.get("seconds", 0.0),
                                    "output": reply.get("output", ""), "error": describe(error)})
-        wire.write_frame(fd_out, payload)
-
-
-if __name__ == "__main__":
-    main()
+        if len(payload) > wire.MAX_FRAME_BYTES:
+            payload = wire.encode({"ok": False, "seconds": reply.get("seconds", 0.0), "output": "",
+                                   "error": {"kind": "exception", "type": "ValueError", "where": [],
+                                             "message": "the value sent back is far too large"}})
+        wire.write_frame(fd_out, payload, request_id)
