@@ -1,32 +1,46 @@
-"""grading.toml, read once into typed settings with the defaults defined here only."""
+"""grading.toml, read once into typed settings, strictly: a typo is an error, never a silent default.
+
+The dataclass defaults below are the calibrated values of the shipped grading.toml (a test keeps
+them equal), so a setting left out of a file means what the kit was calibrated with, and code that
+builds settings without a file (the sandbox's probe) gets the same limits. Everything else a file
+says is checked: unknown sections and keys (with the closest valid name), types, ranges, choices,
+the due date, and hidden-test names against the graders' own test names.
+"""
 from __future__ import annotations
 
+import difflib
+import hashlib
+import json
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 
 from .contract import PARTS
 
 KIT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "CNN_KIT_CONFIG"
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+DETAILS = ("full", "summary")
+OPTIMIZERS = ("sgd",)  # the training task builds torch.optim.SGD only
 
 
 class ConfigError(RuntimeError):
-    """grading.toml is missing or wrong: the grader's own failure (non-zero exit)."""
+    """grading.toml is missing or wrong: the grader's own failure (exit 2), said in one line."""
 
 
 @dataclass(frozen=True)
 class Training:
     epochs: int = 1
-    train_samples: int = 60000
+    train_samples: int = 30000
     batch_size: int = 64
     optimizer: str = "sgd"
     learning_rate: float = 0.01
     momentum: float = 0.9
     seed: int = 0
-    time_limit: float = 120.0
-    min_accuracy: float = 97.0
+    time_limit: float = 180.0
+    min_accuracy: float = 93.0
 
 
 @dataclass(frozen=True)
@@ -39,10 +53,10 @@ class Sandbox:
     scratch_mb: int = 128
     max_output_kb: int = 64
     flood_output_mb: int = 16
-    max_processes: int = 256
-    torch_threads: int = 0  # 0: cores // parallel jobs (CNN_KIT_JOBS, set by grade-all)
+    max_processes: int = 64
     time_budget: float = 600.0  # seconds for all of one submission's student code; then tests stop
     max_restarts: int = 30  # fresh workers after crashes/hangs per submission; then calls fail fast
+    torch_threads: int = 1  # 0: cores // parallel jobs (CNN_KIT_JOBS, set by grade-all)
 
     def threads(self) -> int:
         """Torch threads for one grading job, so that parallel jobs do not oversubscribe cores."""
@@ -70,10 +84,10 @@ class Feedback:
 class Assignment:
     name: str = "cnn_week1"
     notebook: str = "cnn_week1.ipynb"
-    due: str = ""
-    late_penalty_per_day: float = 0.0
-    late_penalty_cap: float = 100.0
-    late_after_days: float = 1e9
+    due: str = ""  # no due date: no late policy (the shipped file sets one)
+    late_penalty_per_day: float = 10.0
+    late_penalty_cap: float = 50.0
+    late_after_days: float = 7.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,61 @@ class GradingConfig:
         return None
 
 
+def grading_digest(config: GradingConfig) -> str:
+    """SHA-256 of the settings that can change a grade (parts, training, sandbox, feedback, data),
+    so that editing the due date or the late policy does not make every result stale."""
+    relevant = {"parts": {key: asdict(part) for key, part in config.parts.items()},
+                "training": asdict(config.training), "sandbox": asdict(config.sandbox),
+                "feedback": {**asdict(config.feedback), "hidden_tests": sorted(config.feedback.hidden_tests)},
+                "data": {"mnist_dir": config.mnist_dir}}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+# ----- reading and checking --------------------------------------------------------------------
+
+def _at_least(low):
+    return lambda v: None if v >= low else f"must be at least {low}"
+
+
+def _above(low):
+    return lambda v: None if v > low else f"must be more than {low}"
+
+
+def _between(low, high):
+    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
+
+
+def _one_of(choices):
+    return lambda v: None if v in choices else "must be one of " + ", ".join(f'"{c}"' for c in choices)
+
+
+def _due(value: str):
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return 'is not a date; write ISO 8601 with a time zone, e.g. "2026-12-11T23:59:00+00:00"'
+    return None if moment.tzinfo else 'has no time zone; add one, e.g. "+00:00" for UTC'
+
+
+# Per section: the dataclass that holds it and a check per setting (a message when wrong).
+SECTIONS = {
+    "assignment": (Assignment, {"name": lambda v: None if v else "must not be empty",
+                                "notebook": lambda v: None if v.endswith(".ipynb") else "must end in .ipynb",
+                                "due": _due, "late_penalty_per_day": _at_least(0),
+                                "late_penalty_cap": _between(0, 100), "late_after_days": _at_least(0)}),
+    "training": (Training, {"epochs": _at_least(1), "train_samples": _between(1, 60000), "batch_size": _at_least(1),
+                            "optimizer": _one_of(OPTIMIZERS), "learning_rate": _above(0), "momentum": _between(0, 1),
+                            "seed": _at_least(0), "time_limit": _above(0), "min_accuracy": _between(0, 100)}),
+    "sandbox": (Sandbox, {"torch_threads": _at_least(0), "max_restarts": _at_least(0)}),  # the rest: > 0
+    "feedback": (Feedback, {"visibility": _one_of(VISIBILITIES), "details": _one_of(DETAILS)}),
+}
+TOP_LEVEL = ("assignment", "data", "parts", "training", "sandbox", "feedback")
+
+
 def load_config(path: str | Path | None = None) -> GradingConfig:
+    """Read and check ``path`` (default: $CNN_KIT_CONFIG, else the kit's grading.toml)."""
     path = Path(path or os.environ.get(CONFIG_ENV) or KIT_ROOT / "grading.toml")
     try:
         with open(path, "rb") as handle:
@@ -109,47 +177,122 @@ def load_config(path: str | Path | None = None) -> GradingConfig:
         raise ConfigError(f"No grading configuration at {path}.") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from error
-
-    parts_raw = raw.get("parts", {})
-    missing = [key for key in PARTS if key not in parts_raw]
-    unknown = [key for key in parts_raw if key not in PARTS]
-    if missing or unknown:
-        raise ConfigError(f"{path}: [parts] must list exactly {', '.join(PARTS)} "
-                          f"(missing: {missing or 'none'}, unknown: {unknown or 'none'}).")
-    parts = {key: Part(key, str(parts_raw[key].get("title", key)), float(parts_raw[key].get("points", 0)))
-             for key in PARTS}
+    where = _Where(path)
+    where.unknown(raw, TOP_LEVEL, "section [{}]")
+    for name in TOP_LEVEL:
+        if not isinstance(raw.get(name, {}), dict):
+            raise ConfigError(where.at(name, "must be a section (a [table])"))
     feedback_raw = dict(raw.get("feedback", {}))
-    hidden = tuple(feedback_raw.pop("hidden", {}).get("tests", ()))
-    if feedback_raw.get("details", "full") not in ("full", "summary"):
-        raise ConfigError(f"{path}: [feedback] details must be 'full' or 'summary'.")
-    return GradingConfig(
+    hidden = _hidden_tests(feedback_raw.pop("hidden", {}), where)
+    data = raw.get("data", {})
+    where.unknown(data, ("mnist_dir",), "[data] {}")
+    config = GradingConfig(
         path=path.resolve(),
-        assignment=_section(Assignment, raw.get("assignment", {}), path, "assignment"),
-        parts=parts,
-        training=_section(Training, raw.get("training", {}), path, "training"),
-        sandbox=_section(Sandbox, raw.get("sandbox", {}), path, "sandbox"),
-        feedback=Feedback(hidden_tests=hidden, **_known(Feedback, feedback_raw, path, "feedback")),
-        mnist_dir=str(raw.get("data", {}).get("mnist_dir", "")),
+        assignment=_section("assignment", raw.get("assignment", {}), where),
+        parts=_parts(raw.get("parts", {}), where),
+        training=_section("training", raw.get("training", {}), where),
+        sandbox=_section("sandbox", raw.get("sandbox", {}), where),
+        feedback=_section("feedback", feedback_raw, where, hidden_tests=hidden),
+        mnist_dir=_typed(data.get("mnist_dir", ""), str, where.at("data", "mnist_dir")),
         raw=raw,
     )
+    from .grader_names import GRADERS_DIR, grader_test_names
+    if GRADERS_DIR.is_dir():
+        validate_hidden_tests(config, grader_test_names(GRADERS_DIR))
+    return config
 
 
-def _known(kind, values: dict, path: Path, section: str) -> dict:
-    names = {f.name for f in fields(kind)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) in [{section}]: {', '.join(unknown)}.")
-    return values
+def validate_hidden_tests(config: GradingConfig, names) -> None:
+    """Every ``[feedback.hidden] tests`` entry must be the exact name of a grader test: a typo would
+    leave that test visible, inputs and expected values included. ``names`` supports ``in``."""
+    known = sorted(names.all() if hasattr(names, "all") else names)
+    for name in config.feedback.hidden_tests:
+        if name not in names:
+            raise ConfigError(f"{config.path}: [feedback.hidden] tests: {name!r} is not the name of a grader test"
+                              f"{_suggestion(name, known)} (names are the first line of each grader test's docstring).")
 
 
-def _section(kind, values: dict, path: Path, section: str):
-    values = _known(kind, values, path, section)
-    typed = {}
-    for f in fields(kind):
-        if f.name in values:
-            default = f.default
-            try:
-                typed[f.name] = type(default)(values[f.name])
-            except (TypeError, ValueError) as error:
-                raise ConfigError(f"{path}: [{section}] {f.name} = {values[f.name]!r} is not a {type(default).__name__}.") from error
+class _Where:
+    """Error messages that name the file and the key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def at(self, section: str, key: str = "", problem: str = "") -> str:
+        label = f"[{section}]" + (f" {key}" if key else "")
+        return f"{self.path}: {label} {problem}".rstrip()
+
+    def unknown(self, values: dict, valid, form: str) -> None:
+        for key in values:
+            if key not in valid:
+                raise ConfigError(f"{self.path}: unknown {form.format(key)}{_suggestion(key, valid)}.")
+
+
+def _suggestion(word: str, valid) -> str:
+    """"; did you mean 'x'?" for the closest valid name (case first, then difflib), else the valid names."""
+    valid = list(valid)
+    lowered = {v.lower(): v for v in valid}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    if word.lower() in lowered or close:
+        return f"; did you mean {lowered.get(word.lower()) or lowered[close[0]]!r}?"
+    return f"; valid: {', '.join(valid)}" if len(valid) <= 12 else ""
+
+
+def _typed(value, kind: type, label: str):
+    """``value`` as ``kind``: int for int, int or float for float (never bool), str for str."""
+    ok = (isinstance(value, kind) and not isinstance(value, bool)) or (
+        kind is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        names = {int: "a whole number", float: "a number", str: "a string in quotes"}
+        raise ConfigError(f"{label} = {value!r} must be {names[kind]}.")
+    return kind(value)
+
+
+def _section(name: str, values: dict, where: _Where, **extra):
+    kind, checks = SECTIONS[name]
+    settable = [f for f in fields(kind) if f.name not in extra]
+    where.unknown(values, [f.name for f in settable], f"setting [{name}] {{}}")
+    typed = dict(extra)
+    for f in settable:
+        if f.name not in values:
+            continue
+        value = _typed(values[f.name], type(f.default), where.at(name, f.name))
+        check = checks.get(f.name, _above(0) if name == "sandbox" else None)
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(where.at(name, f.name, f"= {values[f.name]!r} {problem}."))
+        typed[f.name] = value
     return kind(**typed)
+
+
+def _parts(values: dict, where: _Where) -> dict[str, Part]:
+    """Exactly the contract's parts, each with positive points."""
+    where.unknown(values, PARTS, "part [parts.{}]")
+    missing = [key for key in PARTS if key not in values]
+    if missing:
+        raise ConfigError(f"{where.path}: missing part(s) {', '.join(f'[parts.{k}]' for k in missing)} "
+                          f"(every part of the contract needs its points).")
+    parts = {}
+    for key in PARTS:
+        section = f"parts.{key}"
+        table = values[key]
+        if not isinstance(table, dict):
+            raise ConfigError(where.at(section, "", "must be a section with title and points."))
+        where.unknown(table, ("title", "points"), f"setting [{section}] {{}}")
+        if "points" not in table:
+            raise ConfigError(where.at(section, "points", "is missing; give the part's points, e.g. points = 10."))
+        points = _typed(table["points"], float, where.at(section, "points"))
+        if points <= 0:
+            raise ConfigError(where.at(section, "points", f"= {table['points']!r} must be more than 0."))
+        parts[key] = Part(key, _typed(table.get("title", key), str, where.at(section, "title")), points)
+    return parts
+
+
+def _hidden_tests(table, where: _Where) -> tuple[str, ...]:
+    if not isinstance(table, dict):
+        raise ConfigError(where.at("feedback.hidden", "", "must be a section with tests = [...]."))
+    where.unknown(table, ("tests",), "setting [feedback.hidden] {}")
+    tests = table.get("tests", [])
+    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+        raise ConfigError(where.at("feedback.hidden", "tests", "must be a list of test names in quotes."))
+    return tuple(tests)
