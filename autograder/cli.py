@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,10 @@ CNN_MNIST_DIR or grading.toml's [data] mnist_dir, else downloaded.
 def _grade(args) -> int:
     from .grade import GraderError, grade
     from .report import summary
+    from .sandbox import UNSAFE_ENV
+
+    if args.unsafe_no_sandbox:
+        os.environ[UNSAFE_ENV] = "1"
 
     try:
         result = grade(args.submission, args.out, load_config(args.config), select=args.select)
@@ -54,9 +59,12 @@ def _export_solutions(args) -> int:
 # ----- the class workflow: release → collect → grade-all → export (→ stats) ---------------------
 
 def _course(args):
-    from .layout import Course
+    from .layout import Course, migrate_legacy_results
 
-    return Course(Path(args.course).resolve())
+    course = Course(Path(args.course).resolve())
+    for student in migrate_legacy_results(course):  # results of kits that wrote into nbgrader's autograded/
+        print(f"moved {student}'s results from autograded/ to {course.autograded}", file=sys.stderr)
+    return course
 
 
 def _release(args) -> int:
@@ -71,23 +79,25 @@ def _release(args) -> int:
 def _collect(args) -> int:
     import json
 
-    from .collect import collect_downloads, collect_exchange
-    from .results import write_json_atomic
+    from .collect import CollectError, collect_downloads, collect_exchange, save_report
 
     course = _course(args)
-    if args.exchange:
-        report = collect_exchange(course, Path(args.exchange_root) if args.exchange_root else None)
-    else:
-        report = collect_downloads(Path(args.downloads), course, args.pattern or None,
-                                   use_file_times=not args.no_file_times)
-    report_path = Path(args.report) if args.report else course.root / "submitted" / f"collect-report-{course.assignment}.json"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(report_path, report.to_dict())
+    try:
+        if args.exchange:
+            report = collect_exchange(course, Path(args.exchange_root) if args.exchange_root else None)
+        else:
+            report = collect_downloads(Path(args.downloads), course, args.pattern or None,
+                                       use_file_times=not args.no_file_times)
+    except CollectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report_path = save_report(report, Path(args.report) if args.report else course.collect_report,
+                              "nbgrader exchange" if args.exchange else str(Path(args.downloads).resolve()))
     print(report.text())
-    print(f"Report: {report_path}")
+    print(f"Report (every run appended): {report_path}")
     if report.unmatched:
         print(json.dumps([item.source for item in report.unmatched], indent=1), file=sys.stderr)
-    return 0
+    return 0 if report.collected else 1
 
 
 def _grade_all(args) -> int:
@@ -178,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only the grader tests matching this pytest -k expression (re-grade one part)")
     grade.add_argument("--brief", action="store_true", help="one line per part instead of per test")
     grade.add_argument("--quiet", action="store_true", help="print nothing; only write the files")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="where bubblewrap cannot run and the grader is not root, run student code with "
+                            "resource limits and Landlock only (as your own user); results.json says so")
     grade.set_defaults(run=_grade)
 
     feedback = commands.add_parser(
@@ -236,7 +249,7 @@ def _class_commands(commands) -> None:
     collect.add_argument("--no-file-times", action="store_true",
                          help="without a time in the file name, write no timestamp.txt (default: use the file's time)")
     collect.add_argument("--report", default=None, metavar="PATH",
-                         help="where to write the JSON report (default: submitted/collect-report-cnn_week1.json)")
+                         help="the JSON report to append this run to (default: cnnkit/collect-cnn_week1.json)")
     collect.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
     collect.set_defaults(run=_collect)
 
