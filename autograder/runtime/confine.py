@@ -68,12 +68,15 @@ def private_filesystem(plan: dict) -> None:
 
 
 def limits(plan: dict) -> None:
+    """Called after the uid change: RLIMIT_NPROC then counts this worker's user alone."""
     megabyte = 1024 * 1024
     for name, value in ((resource.RLIMIT_AS, int(plan["memory_mb"]) * megabyte),
                         (resource.RLIMIT_FSIZE, int(plan["file_size_mb"]) * megabyte),
                         (resource.RLIMIT_NPROC, int(plan["max_processes"])),
                         (resource.RLIMIT_NOFILE, 256),
                         (resource.RLIMIT_CORE, 0)):
+        hard = resource.getrlimit(name)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(name, (value, value))
 
 

@@ -167,9 +167,9 @@ def _become_worker(plan: dict, options, requests_r: int, replies_w: int, output_
         os.closerange(replies_w + 1, 65536)
         if plan["mode"] == "namespaces":
             confine.private_filesystem(plan)
-        confine.limits(plan)
         if plan["mode"] != "none":
             confine.become_unprivileged(int(plan["uid"]))
+        confine.limits(plan)
         confine.no_way_back()
         if plan["mode"] == "uid" and not confine.landlock(plan["readable"], [plan["scratch"], "/dev/null"]):
             raise confine.ConfineError(0, "Landlock is not available to keep the worker's files apart")
