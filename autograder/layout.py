@@ -1,13 +1,20 @@
-"""Where the class workflow keeps things: nbgrader's course-directory layout, defined once.
+"""Where the class workflow keeps things, defined once.
 
-    <course>/submitted/<student>/<assignment>/   collected submissions (+ timestamp.txt), never modified
-    <course>/autograded/<student>/<assignment>/  results.json, feedback.json, feedback.html
-    <course>/autograded/manifest.json            one row per student: what was graded, with which hash
-    <course>/export/<assignment>/                gradebook CSV and per-student copies for students
+    <course>/submitted/<student>/<assignment>/        collected submissions (+ timestamp.txt), nbgrader's layout
+    <course>/cnnkit/graded/<student>/<assignment>/    results.json, feedback.json, feedback.html
+    <course>/cnnkit/graded/manifest.json              one row per student: what was graded, with which hash
+    <course>/cnnkit/history/<assignment>/<student>/   every superseded version, numbered, with its timestamp
+    <course>/cnnkit/collect-<assignment>.json         the collect report of every run, appended
+    <course>/export/<assignment>/                     gradebook CSV and per-student copies for students
+
+The kit's outputs live in cnnkit/, a folder nbgrader never touches: they used to sit in nbgrader's
+autograded/, which ``nbgrader autograde --force`` deletes per student. ``migrate_legacy_results``
+copies results from there once.
 """
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +26,8 @@ SUBMISSION_SUFFIXES = (".ipynb", ".py")
 # Files a release ships beside the notebook: present in exchange submissions, never the answer.
 RELEASE_HELPERS = ("public_checks.py", "mnist_data.py", "test_public_checks.py")
 TIMESTAMP_FILE = "timestamp.txt"
+KIT_FOLDER = "cnnkit"
+KIT_RESULT_FILES = ("results.json", "feedback.json", "feedback.html")
 # nbgrader's Exchange.timestamp_format, so nbgrader reads what we write and the other way round.
 NBGRADER_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 
@@ -33,8 +42,26 @@ class Course:
         return Path(self.root) / "submitted"
 
     @property
+    def kit(self) -> Path:
+        """The kit's own folder in the course: nbgrader never reads or deletes it."""
+        return Path(self.root) / KIT_FOLDER
+
+    @property
     def autograded(self) -> Path:
+        """The kit's results (named after the step; not nbgrader's autograded/, see ``legacy_autograded``)."""
+        return self.kit / "graded"
+
+    @property
+    def legacy_autograded(self) -> Path:
+        """nbgrader's autograded/, where kits before cnnkit/ wrote their results."""
         return Path(self.root) / "autograded"
+
+    @property
+    def collect_report(self) -> Path:
+        return self.kit / f"collect-{self.assignment}.json"
+
+    def history_dir(self, student: str) -> Path:
+        return self.kit / "history" / self.assignment / student
 
     @property
     def manifest(self) -> Path:
@@ -51,6 +78,27 @@ class Course:
         if not self.submitted.is_dir():
             return []
         return sorted(p.name for p in self.submitted.iterdir() if (p / self.assignment).is_dir())
+
+
+def migrate_legacy_results(course: Course) -> list[str]:
+    """Copy results from nbgrader's autograded/ (where older kits wrote them) into cnnkit/graded/, once:
+    only when cnnkit/ has no manifest yet. Returns the students copied; the old files stay where they are."""
+    old_manifest = course.legacy_autograded / "manifest.json"
+    if course.manifest.exists() or not old_manifest.is_file():
+        return []
+    copied = []
+    for folder in sorted(course.legacy_autograded.glob(f"*/{course.assignment}")):
+        files = [folder / name for name in KIT_RESULT_FILES if (folder / name).is_file()]
+        if files:
+            target = course.graded_dir(folder.parent.name)
+            target.mkdir(parents=True, exist_ok=True)
+            for file in files:
+                shutil.copy2(file, target / file.name)
+            copied.append(folder.parent.name)
+    course.manifest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(old_manifest, course.manifest.with_suffix(".json.tmp"))
+    course.manifest.with_suffix(".json.tmp").replace(course.manifest)  # the manifest last: a partial copy is retried
+    return copied
 
 
 def find_submission(folder: Path, assignment: str = ASSIGNMENT) -> Path | None:

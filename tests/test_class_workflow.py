@@ -112,7 +112,7 @@ def make_downloads(folder: Path, release_notebook: Path) -> dict[str, str]:
 
 def manifest_rows(course: Path) -> dict:
     try:
-        return json.loads((course / "autograded" / "manifest.json").read_text())["students"]
+        return json.loads((course / "cnnkit" / "graded" / "manifest.json").read_text())["students"]
     except (OSError, ValueError, KeyError):
         return {}
 
@@ -153,7 +153,7 @@ def test_a_class_from_release_to_gradebook(tmp_path, mnist_dir):
     originals = tree_hashes(downloads)
     done = kit("collect", "--downloads", str(downloads), "--course", str(course))
     assert done.returncode == 0, done.stderr
-    report = json.loads((course / "submitted" / f"collect-report-{ASSIGNMENT}.json").read_text())
+    report = json.loads((course / "cnnkit" / f"collect-{ASSIGNMENT}.json").read_text())[-1]  # runs appended
     assert sorted(item["student"] for item in report["collected"]) == sorted(kinds)
     assert [Path(item["source"]).name for item in report["unmatched"]] == ["README.txt"]
     assert [Path(item["source"]).name for item in report["superseded"]] == [f"{ASSIGNMENT}_dup_attempt_2026-12-05-10-00-00.ipynb"]
@@ -175,10 +175,10 @@ def test_a_class_from_release_to_gradebook(tmp_path, mnist_dir):
         assert first.wait(timeout=60) == 130
     before = manifest_rows(course)
     assert 3 <= len(before) < len(kinds), "the interrupt should stop the batch partway"
-    assert not list((course / "autograded" / ".work").glob("*")), "interrupted jobs left work behind"
-    assert grader_processes(str(course / "autograded")) == [], "running jobs were not killed"
+    assert not list((course / "cnnkit" / "graded" / ".work").glob("*")), "interrupted jobs left work behind"
+    assert grader_processes(str(course / "cnnkit" / "graded")) == [], "running jobs were not killed"
     for student in before:  # what was finished is complete on disk
-        assert (course / "autograded" / student / ASSIGNMENT / "results.json").is_file()
+        assert (course / "cnnkit" / "graded" / student / ASSIGNMENT / "results.json").is_file()
 
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -207,7 +207,7 @@ def test_a_class_from_release_to_gradebook(tmp_path, mnist_dir):
     parts = ["manual_conv", "output_size", "pooling", "simple_cnn", "training_loop", "feature_maps"]
     for row in table:
         student, kind = row["student_id"], kinds[row["student_id"]]
-        results = json.loads((course / "autograded" / student / ASSIGNMENT / "results.json").read_text())
+        results = json.loads((course / "cnnkit" / "graded" / student / ASSIGNMENT / "results.json").read_text())
         # the CSV total is the sum of the part scores (as nbgrader gets them); results.json's score is
         # summed before its per-test rounding to 4 places: equal to the cent
         assert float(row["total"]) == pytest.approx(results["score"], abs=0.01), student

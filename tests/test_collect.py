@@ -1,14 +1,18 @@
 """Collecting LMS downloads: names parsed, bytes and times kept, duplicates and strays reported."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
+import unicodedata
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from autograder.collect import collect_downloads, default_patterns
+from autograder.collect import CollectError, collect_downloads, default_patterns, save_report
 from autograder.layout import Course, parse_timestamp, read_timestamp, sha256_file
 
 
@@ -28,6 +32,14 @@ def parse(name: str):
     ("cnn_week1_jdoe_attempt_2026-12-01-10-00-00_cnn_week1.ipynb", ("jdoe", "2026-12-01-10-00-00")),
     ("jdoe_late_12345_67890_cnn_week1.ipynb", ("jdoe", None)),
     ("jdoe_12345_67890_cnn_week1-1.ipynb", ("jdoe", None)),
+    ("jdoe_CNN_Week1.ipynb", ("jdoe", None)),
+    ("jdoe_cnn_week1 (1).ipynb", ("jdoe", None)),
+    ("jdoe_cnn_week1_LATE.ipynb", ("jdoe", None)),
+    ("jdoe_LATE_12345_67890_CNN_Week1-1.ipynb", ("jdoe", None)),
+    ("cnn_week1_jdoe_attempt_2026-12-01-10-00-00_LATE.ipynb", ("jdoe", "2026-12-01-10-00-00")),
+    ("josé_cnn_week1.ipynb", ("josé", None)),
+    ("Jane Doe_12345_assignsubmission_file_cnn_week1.ipynb", ("Jane Doe", None)),
+    ("Jane Doe_12345_assignsubmission_file_/cnn_week1.ipynb", ("Jane Doe", None)),
     ("cnn_week1.ipynb", None),
     ("notes.txt", None),
     ("jdoe_homework.ipynb", None),
@@ -87,3 +99,73 @@ def test_recollecting_is_idempotent_and_an_older_file_does_not_replace_a_newer(t
     report = collect_downloads(late_download, course)
     assert not report.collected and len(report.superseded) == 1
     assert (course.submission_dir("bob") / "cnn_week1.ipynb").read_bytes() == b"new"
+
+
+def _attempt(folder: Path, student: str, day: int, data: bytes) -> Path:
+    folder.mkdir(exist_ok=True)
+    return _write(folder / f"cnn_week1_{student}_attempt_2026-12-0{day}-10-00-00.ipynb", data, 1_600_000_000)
+
+
+def test_the_notebook_is_graded_not_a_newer_helper(tmp_path):
+    downloads, course = tmp_path / "d", Course(tmp_path / "course")
+    downloads.mkdir()
+    _write(downloads / "alice_cnn_week1.ipynb", b'{"cells": []}', 1_700_000_000)
+    _write(downloads / "alice_cnn_week1_helpers.py", b"x = 1\n", 1_700_000_500)  # newer, still not the answer
+    report = collect_downloads(downloads, course)
+    assert [p.name for p in course.submission_dir("alice").iterdir() if p.name != "timestamp.txt"] == ["cnn_week1.ipynb"]
+    assert [Path(i.source).name for i in report.superseded] == ["alice_cnn_week1_helpers.py"]
+    assert "notebook" in report.superseded[0].reason
+    # a later collect of only the helper does not replace the notebook either
+    later = tmp_path / "d2"
+    later.mkdir()
+    _write(later / "alice_cnn_week1.py", b"y = 2\n", 1_800_000_000)
+    collect_downloads(later, course)
+    assert (course.submission_dir("alice") / "cnn_week1.ipynb").read_bytes() == b'{"cells": []}'
+    kept = sorted(p.name for p in course.history_dir("alice").glob("*/*") if p.name != "timestamp.txt")
+    assert kept == ["alice_cnn_week1.py", "alice_cnn_week1_helpers.py"]
+
+
+def test_every_version_is_kept_and_every_report_appended(tmp_path):
+    course = Course(tmp_path / "course")
+    for run, data in enumerate((b"v1", b"v2", b"v3"), start=1):
+        report = collect_downloads(_attempt(tmp_path / f"d{run}", "bob", run, data).parent, course)
+        save_report(report, course.collect_report, f"d{run}")
+    assert (course.submission_dir("bob") / "cnn_week1.ipynb").read_bytes() == b"v3"
+    versions = sorted(course.history_dir("bob").iterdir())
+    assert [v.name for v in versions] == ["001_20261201T100000Z", "002_20261202T100000Z"]
+    assert [(v / "cnn_week1.ipynb").read_bytes() for v in versions] == [b"v1", b"v2"]
+    assert (versions[0] / "timestamp.txt").read_text() == "2026-12-01 10:00:00.000000 UTC"
+    runs = json.loads(course.collect_report.read_text())
+    assert [(r["run"], r["source"], len(r["collected"])) for r in runs] == [(1, "d1", 1), (2, "d2", 1), (3, "d3", 1)]
+    again = collect_downloads(tmp_path / "d1", course)  # an old download again: kept once, not duplicated
+    assert again.superseded and len(list(course.history_dir("bob").iterdir())) == 2
+
+
+def test_moodle_folders_accents_and_late_flags(tmp_path):
+    nfd = unicodedata.normalize("NFD", "José Núñez")  # how macOS writes accents into a zip
+    bundle_path = tmp_path / "moodle.zip"
+    with zipfile.ZipFile(bundle_path, "w") as bundle:
+        bundle.writestr(zipfile.ZipInfo(f"{nfd}_4711_assignsubmission_file_/CNN_Week1 (1).ipynb", (2026, 12, 3, 9, 0, 0)), "{}")
+        bundle.writestr(zipfile.ZipInfo(f"{nfd}_4711_assignsubmission_file_/notes.txt", (2026, 12, 3, 9, 0, 0)), "hi")
+        bundle.writestr(zipfile.ZipInfo("zoe_LATE_12_34_cnn_week1.ipynb", (2026, 12, 12, 9, 0, 0)), "{}")
+    course = Course(tmp_path / "course")
+    report = collect_downloads(bundle_path, course)
+    student = unicodedata.normalize("NFC", "José_Núñez")
+    assert {i.student for i in report.collected} == {student, "zoe"} and not report.unmatched
+    assert (course.submission_dir(student) / "cnn_week1.ipynb").read_text() == "{}"
+    assert [Path(i.source).name for i in report.superseded] == ["notes.txt"]  # the notebook wins, the note is kept
+    assert {i.student: i.lms_late for i in report.collected} == {student: False, "zoe": True}
+    assert "Marked late by the LMS: zoe" in report.text()
+
+
+def test_an_empty_or_missing_source_is_an_error(tmp_path):
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    course = Course(tmp_path / "course")
+    for source in (empty, tmp_path / "no-such-folder"):
+        with pytest.raises(CollectError):
+            collect_downloads(source, course)
+        done = subprocess.run([sys.executable, "-m", "autograder", "collect", "--downloads", str(source),
+                               "--course", str(course.root)], capture_output=True, text=True, timeout=120,
+                              cwd=Path(__file__).resolve().parents[1])
+        assert done.returncode == 2 and done.stderr.startswith("error: ") and "Collected 0" not in done.stdout
