@@ -6,13 +6,18 @@ gradebook through ``nbgrader.api.Gradebook``: one notebook with one grade cell p
 = the part's points), the part scores as auto scores, the submission time, and the late penalty
 (in points) as nbgrader's ``late_submission_penalty``, so ``nbgrader export`` and formgrader show
 the final score.
+
+The copies handed back to students say the same: results.json's ``score`` is the final score, with
+a ``late_penalty`` record (raw score, penalty, final) and a line in its ``output``; feedback.html
+opens with the same line. A student exported at 80 never reads 100.
 """
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
-import shutil
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +26,7 @@ from .batch import load_manifest
 from .config import GradingConfig
 from .late import apply_late_policy
 from .layout import Course, format_timestamp, parse_timestamp, read_timestamp
-
-STUDENT_FILES = ("results.json", "feedback.html")
-
+from .results import write_json_atomic
 
 def columns(config: GradingConfig) -> list[str]:
     return (["student_id"] + list(config.parts) + ["total", "max_score", "late", "days_late", "penalty_percent",
@@ -71,17 +74,44 @@ def export_grades(course: Course, config: GradingConfig, out_dir: Path | None = 
         writer.writerows(rows)
     temporary.replace(csv_path)
     for row in rows:
-        source, target = course.graded_dir(row["student_id"]), out_dir / row["student_id"]
-        target.mkdir(exist_ok=True)
-        for name in STUDENT_FILES:
-            if (source / name).is_file():
-                shutil.copy2(source / name, target / name)
+        hand_back(course.graded_dir(row["student_id"]), out_dir / row["student_id"], row)
     url = None
     if to_nbgrader:
         url = db_url or f"sqlite:///{Path(course.root).resolve() / 'gradebook.db'}"
         write_nbgrader_gradebook(url, course, config, rows)
     graded = {row["student_id"] for row in rows}
     return Exported(csv_path, out_dir, rows, url, [s for s in course.students() if s not in graded])
+
+
+def late_line(row: dict) -> str:
+    """One sentence with the raw score, the late penalty and the final score of a gradebook row."""
+    if not row["penalty_points"]:
+        return f"Final score: {row['final_score']:g} / {row['max_score']:g} (no late penalty)."
+    return (f"Late penalty: submitted {row['days_late']} day(s) late ({row['submitted_at']}): "
+            f"{row['total']:g} - {row['penalty_percent']:g} % = final score {row['final_score']:g} / {row['max_score']:g}.")
+
+
+def hand_back(source: Path, target: Path, row: dict) -> None:
+    """Copy a student's results.json and feedback.html to ``target`` with the exported (late-policy) score."""
+    target.mkdir(parents=True, exist_ok=True)
+    line = late_line(row)
+    if (source / "results.json").is_file():
+        results = read_results(source / "results.json")
+        results["late_penalty"] = {"raw_score": row["total"], "days_late": row["days_late"],
+                                   "penalty_percent": row["penalty_percent"], "penalty_points": row["penalty_points"],
+                                   "final_score": row["final_score"], "submitted_at": row["submitted_at"]}
+        results["score"] = row["final_score"]
+        results["output"] = "\n\n".join(text for text in (line, results.get("output", "")) if text)
+        write_json_atomic(target / "results.json", results)
+    if (source / "feedback.html").is_file():
+        page = (source / "feedback.html").read_text(encoding="utf-8")
+        banner = (f'<p class="late-penalty" style="font-weight: bold; border: 2px solid #c60; padding: .5em">'
+                  f"{html.escape(line)}</p>")
+        body = re.search(r"<body[^>]*>", page)
+        page = page[:body.end()] + banner + page[body.end():] if body else banner + page
+        temporary = target / "feedback.html.tmp"
+        temporary.write_text(page, encoding="utf-8")
+        temporary.replace(target / "feedback.html")
 
 
 def write_nbgrader_gradebook(db_url: str, course: Course, config: GradingConfig, rows: list[dict]) -> None:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from autograder.config import load_config
+import json
+
 from autograder.export import export_grades
 from autograder.layout import Course
 from autograder.results import write_json_atomic
@@ -40,7 +42,7 @@ def _fake_class(root: Path, config) -> Course:
                                          "max_score": config.max_score, "parts": parts}
         course.graded_dir(student).mkdir(parents=True)
         write_json_atomic(course.graded_dir(student) / "results.json", {"score": score})
-        (course.graded_dir(student) / "feedback.html").write_text("<html></html>")
+        (course.graded_dir(student) / "feedback.html").write_text(f"<html><body><h1>Your score: {score:g}</h1></body></html>")
     course.autograded.mkdir(exist_ok=True)
     write_json_atomic(course.manifest, manifest)
     return course
@@ -67,3 +69,22 @@ def test_csv_and_nbgrader_gradebook_agree(tmp_path):
         assert float(theirs[student]["score"]) == float(row["final_score"])
         assert float(theirs[student]["max_score"]) == config.max_score
         assert float(theirs[student]["late_submission_penalty"]) == float(row["penalty_points"])
+
+
+def test_handed_back_files_show_the_exported_score_after_the_late_penalty(tmp_path):
+    config = load_config()
+    course = _fake_class(tmp_path / "course", config)
+    exported = export_grades(course, config, tmp_path / "out", to_nbgrader=False)
+    final = {row["student_id"]: row["final_score"] for row in exported.rows}
+    for student in ("ann", "ben", "cat"):
+        results = json.loads((tmp_path / "out" / student / "results.json").read_text())
+        assert results["score"] == final[student]
+        assert results["late_penalty"]["final_score"] == final[student]
+    ben = json.loads((tmp_path / "out" / "ben" / "results.json").read_text())
+    assert (ben["score"], ben["late_penalty"]["raw_score"], ben["late_penalty"]["penalty_percent"]) == (40.0, 50.0, 20.0)
+    assert ben["output"].startswith("Late penalty: submitted 2 day(s) late") and "final score 40 / 100" in ben["output"]
+    page = (tmp_path / "out" / "ben" / "feedback.html").read_text()
+    assert page.index("final score 40 / 100") < page.index("Your score: 50")  # the banner opens the page
+    assert "no late penalty" in (tmp_path / "out" / "ann" / "feedback.html").read_text()
+    # the graded originals are untouched: a re-export with another policy starts from the raw score
+    assert json.loads((course.graded_dir("ben") / "results.json").read_text()) == {"score": 50.0}
