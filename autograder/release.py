@@ -55,6 +55,7 @@ def generate_release(course_root: Path, release_root: Path) -> Path:
 def _run_nbgrader(course_root: Path, scratch: Path) -> None:
     bin_dir = os.path.dirname(sys.executable)
     env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))  # nbgrader runs `alembic`
+    env["CNN_KIT_NBGRADER_RELEASE"] = "1"  # the course's nbgrader_config.py refuses generate_assignment otherwise
     command = [
         os.path.join(bin_dir, "nbgrader"), "generate_assignment", ASSIGNMENT, "--force",
         f"--CourseDirectory.root={course_root}",
