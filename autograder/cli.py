@@ -63,7 +63,7 @@ def _course(args):
 
     course = Course(Path(args.course).resolve())
     for student in migrate_legacy_results(course):  # results of kits that wrote into nbgrader's autograded/
-        print(f"moved {student}'s results from autograded/ to {course.autograded}", file=sys.stderr)
+        print(f"copied {student}'s results from autograded/ to {course.autograded}", file=sys.stderr)
     return course
 
 
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COURSE_HELP = "the nbgrader course directory holding submitted/, autograded/, export/ (default: the kit's root)"
+COURSE_HELP = "the nbgrader course directory holding submitted/, cnnkit/, export/ (default: the kit's root)"
 
 
 def _class_commands(commands) -> None:
@@ -256,8 +256,8 @@ def _class_commands(commands) -> None:
     grade_all = commands.add_parser(
         "grade-all", help="grade every submitted/<student>/cnn_week1/ in parallel, resumably",
         description="Grade each submission in its own `python -m autograder grade --quiet` process into "
-                    "autograded/<student>/cnn_week1/ (results.json, feedback.json, feedback.html). The manifest "
-                    "autograded/manifest.json keeps one row per student with the submission's SHA-256: a re-run "
+                    "cnnkit/graded/<student>/cnn_week1/ (results.json, feedback.json, feedback.html). The manifest "
+                    "cnnkit/graded/manifest.json keeps one row per student with the submission's SHA-256: a re-run "
                     "grades only what is missing or changed. Ctrl-C stops cleanly (running jobs are killed, "
                     "finished ones kept; run again to resume; exit 130). A submission that is not a notebook, "
                     "crashes the grader or passes the time limit gets a zero row with the reason.")
