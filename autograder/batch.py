@@ -1,34 +1,42 @@
-"""Grade a whole class: every ``submitted/<student>/<assignment>/`` into ``autograded/…``, resumably.
+"""Grade a whole class: every ``submitted/<student>/<assignment>/`` into the kit's graded folder, resumably.
 
-Each submission is graded by its own ``python -m autograder grade … --quiet`` process (its own
-process group), so a crash, a hang or a hostile submission costs only that submission. The
-manifest (``autograded/manifest.json``, rewritten atomically after every finished submission)
-holds one row per student with the SHA-256 of what was graded: a re-run grades only what is
-missing or changed, and a SIGINT keeps every finished row. A submission that is not a notebook,
-crashes the grader or runs past the wall limit gets a graded-zero row with the reason.
+``--jobs N`` grading jobs (``job.py``: one process each, torch imported once) grade the submissions
+one after another. Each result is built in a scratch folder and renamed into place whole, then its
+manifest row is written atomically. A row is current only while the submission's SHA-256, the
+grading configuration's digest and the graders' digest all match; a re-run grades the rest.
+
+Only a finished ``grade()`` is a grade (status ``graded``), and the student's own faults that need no
+grading (no file, not a notebook) are zero rows. Everything else is the grader's or the host's
+fault: a ``GraderError``, a grading job that died, a submission past the wall limit. Such a row has
+status ``error``, the reason and no score; it is never kept as current, so the next run retries it.
 """
 from __future__ import annotations
 
+import difflib
 import fcntl
 import hashlib
 import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from select import select as wait_readable
 
-from .config import KIT_ROOT, GradingConfig
+from .config import GradingConfig
+from .job import ERROR, GRADED, JobProcess
 from .layout import SUBMISSION_SUFFIXES, Course, find_submission, sha256_file
 from .progress import Progress
 from .results import SubmissionResult, TestResult, write_json_atomic
+from .shard import Shard
 
-GRADED, NOT_NOTEBOOK, CRASHED, TIMED_OUT, NO_FILE = "graded", "not_a_notebook", "crashed", "timed_out", "no_file"
-OUTPUT_FILES = ("results.json", "feedback.json", "feedback.html")
+NOT_NOTEBOOK, NO_FILE = "not_a_notebook", "no_file"
+SCORED = (GRADED, NOT_NOTEBOOK, NO_FILE)  # rows that carry a score; anything else is retried
+GRADERS_DIR = Path(__file__).resolve().parent / "graders"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -36,15 +44,22 @@ class Task:
     student: str
     submission: Path | None
     sha256: str
+    select: str | None = None  # a pytest -k expression: only these tests, merged into the previous result
+    part: str | None = None  # the part whose tests ``select`` re-grades
 
 
 @dataclass
 class BatchSummary:
-    graded: list[str] = field(default_factory=list)  # finished this run (any status)
-    failed: list[str] = field(default_factory=list)  # finished with a zero row (crash, timeout, …)
+    graded: list[str] = field(default_factory=list)  # a result recorded this run (zero rows included)
+    failed: list[str] = field(default_factory=list)  # of which zero rows (no file, not a notebook)
+    errors: dict[str, str] = field(default_factory=dict)  # student -> grader/host fault: no score, retried
     skipped: list[str] = field(default_factory=list)  # unchanged since the manifest's row
-    interrupted: bool = False
+    interrupted: int = 0  # the signal that stopped the run, 0 if none
     seconds: float = 0.0
+
+
+class UnknownStudents(ValueError):
+    """``--student`` named someone with no submission folder (nothing was graded or written)."""
 
 
 def default_jobs(config: GradingConfig) -> int:
@@ -53,34 +68,84 @@ def default_jobs(config: GradingConfig) -> int:
 
 
 def config_digest(config: GradingConfig) -> str:
-    return hashlib.sha256(Path(config.path).read_bytes()).hexdigest()
-
-
-def load_manifest(course: Course) -> dict:
+    """The grade-relevant settings only (editing the due date does not make results stale)."""
     try:
-        manifest = json.loads(course.manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {}
-    manifest.setdefault("assignment", course.assignment)
-    manifest.setdefault("students", {})
+        from .config import grading_digest
+    except ImportError:
+        return hashlib.sha256(Path(config.path).read_bytes()).hexdigest()
+    return grading_digest(config)
+
+
+def graders_digest(folder: Path = GRADERS_DIR) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def digests(config: GradingConfig) -> dict[str, str]:
+    """What besides the submission determines a grade; every row and manifest records it."""
+    return {"config_sha256": config_digest(config), "graders_sha256": graders_digest()}
+
+
+def manifest_path(course: Course, shard: Shard | None = None) -> Path:
+    return course.manifest if shard is None else course.manifest.with_name(shard.manifest_name)
+
+
+def load_manifest(course: Course, shard: Shard | None = None) -> dict:
+    """The manifest (a shard's own, started from the merged one's rows of that shard if it has none)."""
+    manifest = {}
+    for path in ([manifest_path(course, shard)] if shard is None else [manifest_path(course, shard), course.manifest]):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        break
+    manifest["assignment"] = course.assignment
+    rows = manifest.get("students", {})
+    manifest["students"] = {s: row for s, row in rows.items() if shard is None or shard.holds(s)}
     return manifest
 
 
-def plan(course: Course, config: GradingConfig, students: list[str] | None = None,
-         force: bool = False, manifest: dict | None = None) -> tuple[list[Task], list[str]]:
-    """(tasks to grade, students skipped as already graded): what a run has to do."""
-    manifest = manifest if manifest is not None else load_manifest(course)
-    digest = config_digest(config)
+def check_students(course: Course, students: list[str]) -> None:
+    known = course.students()
+    unknown = [s for s in students if s not in known]
+    if unknown:
+        lines = []
+        for student in unknown:
+            close = difflib.get_close_matches(student, known, n=3, cutoff=0.6)
+            lines.append(f"{student!r} has no submission in {course.submitted}"
+                         + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise UnknownStudents("; ".join(lines) + "; nothing was graded")
+
+
+def current(course: Course, student: str, row: dict | None, sha: str, keys: dict[str, str]) -> bool:
+    """The row is the true, finished grade of this submission under today's settings."""
+    return (row is not None and row.get("status") in SCORED and row.get("sha256") == sha
+            and all(row.get(key) == value for key, value in keys.items())
+            and (course.graded_dir(student) / "results.json").is_file())
+
+
+def plan(course: Course, config: GradingConfig, students: list[str] | None = None, force: bool = False,
+         manifest: dict | None = None, part: str | None = None, select: str | None = None,
+         shard: Shard | None = None) -> tuple[list[Task], list[str]]:
+    """(tasks to grade, students skipped as already graded). With ``part``, a student whose current
+    result is a finished grade of the same file under the same settings re-grades that part only;
+    anyone else (re-submitted, other settings, an error or zero row, no result) is graded whole."""
+    manifest = manifest if manifest is not None else load_manifest(course, shard)
+    keys = digests(config)
     tasks, skipped = [], []
     for student in students or course.students():
+        if shard is not None and not shard.holds(student):
+            continue
         folder = course.submission_dir(student)
         submission = find_submission(folder, course.assignment) if folder.is_dir() else None
         sha = sha256_file(submission) if submission else ""
-        row = manifest["students"].get(student)
-        done = (row is not None and row.get("sha256") == sha and row.get("config_sha256") == digest
-                and (course.graded_dir(student) / "results.json").is_file())
-        if done and not force:
+        is_current = current(course, student, manifest["students"].get(student), sha, keys)
+        if is_current and not force:
             skipped.append(student)
+        elif part is not None and is_current and manifest["students"][student]["status"] == GRADED:
+            tasks.append(Task(student, submission, sha, select or part, part))
         else:
             tasks.append(Task(student, submission, sha))
     return tasks, skipped
@@ -88,105 +153,220 @@ def plan(course: Course, config: GradingConfig, students: list[str] | None = Non
 
 def grade_all(course: Course, config: GradingConfig, jobs: int | None = None, timeout: float = 900.0,
               students: list[str] | None = None, part: str | None = None, select: str | None = None,
-              force: bool = False, progress: Progress | None = None) -> BatchSummary:
+              force: bool = False, progress: Progress | None = None, shard: Shard | None = None) -> BatchSummary:
     """Grade what ``plan`` says needs grading, ``jobs`` at a time; see the module docstring."""
+    if select is not None and part is None:
+        raise ValueError("--select re-grades some tests of one part: give the part with --part")
+    if students:
+        check_students(course, students)
     started = time.monotonic()
     course.autograded.mkdir(parents=True, exist_ok=True)
-    lock = open(course.autograded / ".lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise RuntimeError(f"another grade-all is running on {course.autograded}") from None
-    try:
-        return _run(course, config, jobs or default_jobs(config), timeout, students, part, select,
-                    force or bool(students) or part is not None or select is not None, progress, started)
-    finally:
-        lock.close()
-
-
-def _run(course, config, jobs, timeout, students, part, select, force, progress, started) -> BatchSummary:
-    manifest = load_manifest(course)
-    tasks, skipped = plan(course, config, students, force, manifest)
-    summary = BatchSummary(skipped=skipped)
-    progress = progress or Progress(len(tasks))
-    progress.start(len(tasks), len(skipped))
-    if part is not None and select is None:
-        select = part
-    stop = {"flag": False}
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
-    running: dict[str, tuple[subprocess.Popen, Task, float, Path]] = {}
-    queue = list(tasks)
-    try:
-        while (queue or running) and not stop["flag"]:
-            while queue and len(running) < jobs and not stop["flag"]:
-                task = queue.pop(0)
-                immediate = _immediate_zero(task)
-                if immediate:
-                    _finish_zero(course, config, manifest, task, *immediate, seconds=0.0)
-                    summary.graded.append(task.student)
-                    summary.failed.append(task.student)
-                    progress.finished(task.student, immediate[0], 0.0, failed=True)
-                    continue
-                running[task.student] = _launch_entry(course, config, task, select)
-            time.sleep(0.1)
-            for student, (process, task, begun, work) in list(running.items()):
-                elapsed = time.monotonic() - begun
-                if process.poll() is None and elapsed < timeout:
-                    continue
-                if process.poll() is None:
-                    _kill(process)
-                    status, reason = TIMED_OUT, f"grading took longer than the {timeout:g} s limit and was stopped"
-                else:
-                    status, reason = _outcome(process.returncode, work)
-                del running[student]
-                if status == GRADED:
-                    _finish_graded(course, config, manifest, task, work, elapsed, part)
-                else:
-                    _finish_zero(course, config, manifest, task, status, reason, seconds=elapsed)
-                    summary.failed.append(student)
-                shutil.rmtree(work, ignore_errors=True)
-                summary.graded.append(student)
-                progress.finished(student, status, elapsed, failed=status != GRADED)
-    finally:
-        for process, task, begun, work in running.values():
-            _kill(process)
-            shutil.rmtree(work, ignore_errors=True)
-        signal.signal(signal.SIGINT, previous_handler)
-    summary.interrupted = stop["flag"]
+    with _locked(manifest_path(course, shard)):
+        shutil.rmtree(course.autograded / ".work", ignore_errors=True)  # what a killed run left
+        manifest = load_manifest(course, shard)
+        tasks, skipped = plan(course, config, students, force or bool(students) or part is not None,
+                              manifest, part, select, shard)
+        summary = BatchSummary(skipped=skipped)
+        progress = progress or Progress(len(tasks))
+        progress.start(len(tasks), len(skipped))
+        batch = _Batch(course, config, manifest, manifest_path(course, shard), summary, progress, shard)
+        batch.run(tasks, jobs or default_jobs(config), timeout)
     summary.seconds = time.monotonic() - started
-    progress.close(summary.interrupted)
+    progress.close(bool(summary.interrupted))
     return summary
 
 
-def _launch_entry(course: Course, config: GradingConfig, task: Task, select: str | None):
-    """Start one grading process; returns (process, task, start time, work dir)."""
-    work = course.autograded / ".work" / task.student
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    command = [sys.executable, "-m", "autograder", "--config", str(config.path), "grade",
-               str(task.submission.resolve()), "--out", str(work.resolve()), "--quiet"]
-    if select:
-        command += ["--select", select]
-    log = open(work / "grader.log", "wb")
-    process = subprocess.Popen(command, cwd=KIT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)  # own group: killable as a whole, no terminal SIGINT
-    log.close()
-    return process, task, time.monotonic(), work
+class _locked:
+    """One run per manifest at a time (shards of one class may run side by side)."""
+
+    def __init__(self, manifest: Path):
+        self.path = manifest.with_suffix(".lock")
+
+    def __enter__(self):
+        self.handle = open(self.path, "w")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise RuntimeError(f"another grade-all or merge is using {self.path.with_suffix('.json')}") from None
+
+    def __exit__(self, *exc):
+        self.handle.close()
 
 
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
+def error_report(errors: dict[str, str]) -> list[str]:
+    """One line per cause (the reason's first line), naming the students it hit."""
+    causes: dict[str, list[str]] = {}
+    for student, reason in sorted(errors.items()):
+        lines = [line for line in reason.strip().splitlines() if line.strip()] or ["unknown"]
+        cause = lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]  # past a heading
+        causes.setdefault(cause.strip()[:300], []).append(student)
+    return [f"{len(names)} not graded: {cause} [{', '.join(names[:10])}{', …' if len(names) > 10 else ''}]"
+            for cause, names in sorted(causes.items(), key=lambda item: -len(item[1]))]
+
+
+class _Batch:
+    """One run: hands tasks to grading jobs, records each outcome as it arrives."""
+
+    def __init__(self, course, config, manifest, path, summary, progress, shard):
+        self.course, self.config, self.manifest, self.path = course, config, manifest, path
+        self.summary, self.progress, self.keys = summary, progress, digests(config)
+        self.manifest.update({"assignment": course.assignment, **self.keys})
+        if shard is not None:
+            self.manifest["shard"] = str(shard)
+        self.work = course.autograded / ".work"
+        self.logs = course.autograded / ".logs"
+        self.spawned = 0
+
+    def run(self, tasks: list[Task], jobs: int, timeout: float) -> None:
+        stop = {}
+        previous = {s: signal.signal(s, lambda number, _frame: stop.setdefault("signal", number)) for s in STOP_SIGNALS}
+        busy: dict[JobProcess, Path] = {}
+        idle: list[JobProcess] = []
+        queue = list(tasks)
+        try:
+            while (queue or busy) and not stop:
+                while queue and len(busy) < jobs and not stop:
+                    task = queue.pop(0)
+                    if (zero := _immediate_zero(task)) is not None:
+                        self._record_zero(task, *zero)
+                        continue
+                    job = idle.pop() if idle else self._spawn()
+                    busy[job] = self._scratch(task.student)
+                    job.send(task, task.submission.resolve(), busy[job], task.select)
+                if busy:
+                    wait_readable(list(busy), [], [], 0.2)
+                for job in list(busy):
+                    outcome = self._outcome(job, timeout)
+                    if outcome is None:
+                        continue
+                    work = busy.pop(job)
+                    if job.process.poll() is None:
+                        idle.append(job)
+                    self._record(job.task, work, outcome, time.monotonic() - job.sent_at)
+        finally:
+            for job in [*busy, *idle]:
+                job.kill()
+            shutil.rmtree(self.work, ignore_errors=True)
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        self.summary.interrupted = stop.get("signal", 0)
+
+    def _spawn(self) -> JobProcess:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if self.spawned == 0:
+            for old in self.logs.glob("job-*.log"):
+                old.unlink()
+        self.spawned += 1
+        return JobProcess(Path(self.config.path), self.logs / f"job-{self.spawned}.log", str(self.course.autograded))
+
+    def _scratch(self, student: str) -> Path:
+        work = self.work / f"{student}.{uuid.uuid4().hex[:8]}"
+        work.mkdir(parents=True)
+        return work
+
+    @staticmethod
+    def _outcome(job: JobProcess, timeout: float) -> dict | None:
+        """The job's answer for its task, or an error if it died or ran past ``timeout``; None: still grading."""
+        answers, ended = job.answers()
+        for answer in answers:
+            if answer.get("id") == job.task.student:
+                return answer
+        if ended or job.process.poll() is not None:
+            reason = job.death()
+            job.kill()
+            return {"status": ERROR, "reason": reason}
+        if time.monotonic() - job.sent_at > timeout:
+            job.kill()
+            return {"status": ERROR, "reason": f"grading ran past the {timeout:g} s wall limit and was stopped "
+                                                "(the grader's own time budget should have ended it)"}
+        return None
+
+    def _record(self, task: Task, work: Path, outcome: dict, seconds: float) -> None:
+        if outcome.get("status") == GRADED:
+            try:
+                self._record_graded(task, work, seconds)
+                return
+            except (OSError, ValueError) as error:  # the result could not be merged or published
+                outcome = {"status": ERROR, "reason": f"the result could not be recorded: {error}"}
+        shutil.rmtree(work, ignore_errors=True)
+        reason = outcome.get("reason") or "unknown grader fault"
+        self.summary.errors[task.student] = reason
+        self._save(task.student, {**self._provenance(task), "status": ERROR, "reason": reason,
+                                  "seconds": round(seconds, 2), "attempted_at": _now()})
+        self.progress.finished(task.student, ERROR, seconds, failed=True)
+
+    def _record_graded(self, task: Task, work: Path, seconds: float) -> None:
+        if task.part is not None:
+            _merge_part(self.course.graded_dir(task.student), work, task.part)
+            _render_html(work)  # the merged feedback.json needs its report drawn again
+        results = json.loads((work / "results.json").read_text(encoding="utf-8"))
+        try:
+            problems = json.loads((work / "feedback.json").read_text(encoding="utf-8")).get("problems", [])
+        except (OSError, ValueError):
+            problems = []
+        self._publish(task.student, work)
+        self._save(task.student, self._row(task, GRADED, " ".join(problems)[:500], results, seconds))
+        self.summary.graded.append(task.student)
+        self.progress.finished(task.student, GRADED, seconds)
+
+    def _record_zero(self, task: Task, status: str, reason: str) -> None:
+        """A graded-zero row, with a results.json that names every part and says why."""
+        work = self._scratch(task.student)
+        tests = [TestResult(name=f"{part.title}: not graded", part=key, max_score=part.points, passed=False,
+                            summary=f"Not graded: {reason}.") for key, part in self.config.parts.items()]
+        result = SubmissionResult(submission=str(task.submission or ""), kind="unreadable", tests=tests,
+                                  parts={k: (p.title, p.points) for k, p in self.config.parts.items()},
+                                  problems=[reason])
+        write_json_atomic(work / "results.json", result.to_gradescope())
+        write_json_atomic(work / "feedback.json", result.to_feedback_data())
+        _render_html(work)
+        self._publish(task.student, work)
+        self._save(task.student, self._row(task, status, reason, result.to_gradescope(), 0.0))
+        self.summary.graded.append(task.student)
+        self.summary.failed.append(task.student)
+        self.progress.finished(task.student, status, 0.0, failed=True)
+
+    def _publish(self, student: str, work: Path) -> None:
+        """Replace the student's result folder by ``work`` with renames: never a half-written folder."""
+        target = self.course.graded_dir(student)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        old = work.with_name(work.name + ".old")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(work, target)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _provenance(self, task: Task) -> dict:
+        submission = task.submission
+        if submission is not None and submission.is_relative_to(self.course.root):
+            submission = submission.relative_to(self.course.root)  # the same row on every machine
+        return {"submission": str(submission or ""), "sha256": task.sha256, **self.keys}
+
+    def _row(self, task: Task, status: str, reason: str, results: dict, seconds: float) -> dict:
+        parts = {key: 0.0 for key in self.config.parts}
+        for test in results.get("tests", []):
+            for tag in test.get("tags", []):
+                if tag in parts:
+                    parts[tag] += float(test.get("score", 0))
+        return {**self._provenance(task), "status": status, "reason": reason,
+                "score": float(results.get("score", 0.0)),
+                "max_score": float(results.get("max_score", self.config.max_score)),
+                "parts": {key: round(value, 2) for key, value in parts.items()},  # test scores are whole cents
+                "seconds": round(seconds, 2), "execution_time": results.get("execution_time"),
+                "graded_at": _now()}
+
+    def _save(self, student: str, row: dict) -> None:
+        self.manifest["students"][student] = row
+        write_json_atomic(self.path, self.manifest)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _immediate_zero(task: Task) -> tuple[str, str] | None:
-    """A zero row that needs no grading process: no file, or a file that is not a notebook."""
+    """A zero row that needs no grading: no file, or a file that is not a notebook."""
     if task.submission is None:
         return NO_FILE, "the submission folder holds no file"
     if task.submission.suffix.lower() not in SUBMISSION_SUFFIXES:
@@ -195,102 +375,25 @@ def _immediate_zero(task: Task) -> tuple[str, str] | None:
     return None
 
 
-def _outcome(code: int, work: Path) -> tuple[str, str]:
-    if code == 0 and (work / "results.json").is_file():
-        return GRADED, ""
-    tail = ""
-    try:
-        tail = (work / "grader.log").read_text(errors="replace").strip().splitlines()[-1][:300]
-    except (OSError, IndexError):
-        pass
-    how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
-    return CRASHED, f"the grader crashed on this submission ({how}){': ' + tail if tail else ''}"
-
-
-def _row(config: GradingConfig, task: Task, status: str, reason: str, results: dict, seconds: float) -> dict:
-    parts = {key: 0.0 for key in config.parts}
-    for test in results.get("tests", []):
-        for tag in test.get("tags", []):
-            if tag in parts:
-                parts[tag] += float(test.get("score", 0))
-    parts = {key: round(value, 2) for key, value in parts.items()}  # test scores are whole cents
-    return {
-        "submission": str(task.submission) if task.submission else "",
-        "sha256": task.sha256, "config_sha256": config_digest(config),
-        "status": status, "reason": reason,
-        "score": float(results.get("score", 0.0)), "max_score": float(results.get("max_score", config.max_score)),
-        "parts": parts, "seconds": round(seconds, 2), "execution_time": results.get("execution_time"),
-        "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _publish(course: Course, student: str, work: Path) -> None:
-    """Move the finished files into autograded/<student>/<assignment>/ (replacing the old ones)."""
-    target = course.graded_dir(student)
-    target.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUT_FILES:
-        if (work / name).exists():
-            os.replace(work / name, target / name)
-        elif (target / name).exists() and name != "feedback.html":
-            (target / name).unlink()
-
-
 def _render_html(work: Path) -> None:
     try:
         from .feedback_html import write_feedback
     except ImportError:  # the HTML report is optional; results.json is the grade
         return
-    try:
-        write_feedback(work)
-    except Exception as error:  # a rendering bug must not cost the grade
-        (work / "feedback.html").write_text(f"<p>The feedback report could not be rendered: {error}</p>")
-
-
-def _finish_graded(course, config, manifest, task: Task, work: Path, seconds: float, part: str | None) -> None:
-    if part is not None:  # the merged feedback.json needs its report drawn again
-        _merge_part(course.graded_dir(task.student), work, part)
-        _render_html(work)
-    results = json.loads((work / "results.json").read_text(encoding="utf-8"))
-    try:
-        problems = json.loads((work / "feedback.json").read_text(encoding="utf-8")).get("problems", [])
-    except (OSError, ValueError):
-        problems = []
-    _publish(course, task.student, work)
-    manifest["students"][task.student] = _row(config, task, GRADED, " ".join(problems)[:500], results, seconds)
-    write_json_atomic(course.manifest, manifest)
-
-
-def _finish_zero(course, config, manifest, task: Task, status: str, reason: str, seconds: float) -> None:
-    """A graded-zero row, with a results.json that names every part and says why."""
-    work = course.autograded / ".work" / task.student
-    work.mkdir(parents=True, exist_ok=True)
-    tests = [TestResult(name=f"{part.title}: not graded", part=key, max_score=part.points, passed=False,
-                        summary=f"Not graded: {reason}.") for key, part in config.parts.items()]
-    result = SubmissionResult(submission=str(task.submission or ""), kind="unreadable", tests=tests,
-                              parts={k: (p.title, p.points) for k, p in config.parts.items()}, problems=[reason])
-    write_json_atomic(work / "results.json", result.to_gradescope())
-    write_json_atomic(work / "feedback.json", result.to_feedback_data())
-    _render_html(work)
-    results = result.to_gradescope()
-    _publish(course, task.student, work)
-    shutil.rmtree(work, ignore_errors=True)
-    manifest["students"][task.student] = _row(config, task, status, reason, results, seconds)
-    write_json_atomic(course.manifest, manifest)
+    write_feedback(work)  # never raises for drawing problems; a page that says so instead
 
 
 def _merge_part(previous_dir: Path, work: Path, part: str) -> None:
-    """Re-grading one part: keep the previous results of the other parts, take this part's new ones."""
-    old_path = previous_dir / "results.json"
-    if not old_path.is_file():
-        return  # nothing to merge with: the partial results are all there is
+    """Re-grading one part: keep the previous results of the other parts, take this part's new ones.
+    ``plan`` only asks for this when the previous result is a finished grade of the same file."""
     for name, key_of in (("results.json", lambda t: t.get("tags", [None])[0]), ("feedback.json", lambda t: t.get("part"))):
-        old = json.loads((previous_dir / name).read_text(encoding="utf-8")) if (previous_dir / name).is_file() else None
-        new = json.loads((work / name).read_text(encoding="utf-8")) if (work / name).is_file() else None
-        if old is None or new is None:
-            continue
+        if not (previous_dir / name).is_file() or not (work / name).is_file():
+            continue  # results.json is always there (plan checked it); feedback.json is the report's data
+        old = json.loads((previous_dir / name).read_text(encoding="utf-8"))
+        new = json.loads((work / name).read_text(encoding="utf-8"))
         fresh = [t for t in new.get("tests", []) if key_of(t) == part]
         if not fresh:
-            raise RuntimeError(f"--part {part}: the selection graded no test of part {part!r}")
+            raise ValueError(f"--part {part}: the selection graded no test of part {part!r}")
         tests, placed = [], False
         for test in old.get("tests", []):
             if key_of(test) == part:

@@ -101,21 +101,51 @@ def _collect(args) -> int:
 
 
 def _grade_all(args) -> int:
-    from .batch import grade_all
+    from .batch import UnknownStudents, error_report, grade_all
+    from .shard import ShardError, parse_shard
 
     config = load_config(args.config)
     if args.part and args.part not in config.parts:
         print(f"error: --part must be one of {', '.join(config.parts)}", file=sys.stderr)
         return 2
     try:
-        summary = grade_all(_course(args), config, jobs=args.jobs, timeout=args.timeout,
-                            students=args.student or None, part=args.part, select=args.select, force=args.force)
-    except RuntimeError as error:
+        shard = parse_shard(args.shard) if args.shard else None
+        if shard and args.student:
+            raise ShardError("--student and --shard cannot be combined: a student is in one shard only")
+        summary = grade_all(_course(args), config, jobs=args.jobs, timeout=args.timeout, students=args.student or None,
+                            part=args.part, select=args.select, force=args.force, shard=shard)
+    except (RuntimeError, ValueError) as error:  # another run holds the lock, an unknown student, a bad --shard
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"graded {len(summary.graded)}, zero rows {len(summary.failed)}, unchanged {len(summary.skipped)}"
-          f" in {summary.seconds:.1f} s" + (" (interrupted: run the same command again to resume)" if summary.interrupted else ""))
-    return 130 if summary.interrupted else 0
+    print(f"graded {len(summary.graded) - len(summary.failed)}, zero rows {len(summary.failed)}, "
+          f"not graded (grader or host fault) {len(summary.errors)}, unchanged {len(summary.skipped)}"
+          f" in {summary.seconds:.1f} s" + (f" (shard {shard})" if shard else "")
+          + (" (interrupted: run the same command again to resume)" if summary.interrupted else ""))
+    if summary.errors:
+        print("error: no score was recorded for these submissions (not their fault; fix the cause and run "
+              "grade-all again, they are retried):", file=sys.stderr)
+        for line in error_report(summary.errors):
+            print(f"  {line}", file=sys.stderr)
+    if summary.interrupted:
+        return 128 + summary.interrupted
+    return 1 if summary.errors else 0
+
+
+def _merge(args) -> int:
+    from .batch import _locked, digests, manifest_path
+    from .results import write_json_atomic
+    from .shard import ShardError, merge_manifests
+
+    config, course = load_config(args.config), _course(args)
+    try:
+        with _locked(manifest_path(course)):
+            merged = merge_manifests(course.autograded, digests(config), course.assignment, args.of)
+            write_json_atomic(course.manifest, merged)
+    except (RuntimeError, ShardError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Wrote {course.manifest}: {len(merged['students'])} students from {len(merged['merged_from'])} shards")
+    return 0
 
 
 def _export(args) -> int:
@@ -212,6 +242,47 @@ def build_parser() -> argparse.ArgumentParser:
 COURSE_HELP = "the nbgrader course directory holding submitted/, cnnkit/, export/ (default: the kit's root)"
 
 
+SHARD_EXAMPLES = """\
+Sharding across machines with the scheduler you have (students are split by a stable hash of
+their id, so adding a student never moves another one):
+
+  Slurm array (shards numbered from 1, as --array=1-8 numbers the tasks):
+    #SBATCH --array=1-8
+    python -m autograder grade-all --jobs 2 --shard ${SLURM_ARRAY_TASK_ID}/8
+    # then, once: python -m autograder merge
+
+  GitHub Actions matrix:
+    strategy: {matrix: {shard: [1, 2, 3, 4]}}
+    run: python -m autograder grade-all --shard ${{ matrix.shard }}/4
+    # upload cnnkit/graded/ of each shard as an artifact; download them all into one
+    # course folder (the shards' student folders and manifests do not overlap), then merge.
+
+Each shard writes its rows to manifest.shard-I-of-N.json beside manifest.json and its students'
+result folders as usual; on a shared file system the shards can run side by side."""
+
+GRADE_ALL_HELP = """\
+Grade each submission into the kit's graded folder (results.json, feedback.json, feedback.html),
+--jobs grading processes at a time; each imports torch once and grades submission after
+submission. The manifest keeps one row per student with the submission's SHA-256 and the digests
+of the grading settings and graders: a re-run grades only what is missing, changed or not graded.
+
+Ctrl-C, SIGTERM and SIGHUP stop cleanly: running grades are killed (with everything they started),
+finished ones kept; run again to resume (exit 128 + the signal, 130 for Ctrl-C). A submission that
+is not a notebook gets a zero row with the reason. A grade that failed for the grader's or the
+host's reasons (MNIST missing, a worker that cannot start, a grading process that died or passed
+--timeout) records NO score: its row has status "error", the causes are printed, the run exits 1,
+and the next run retries it.
+
+""" + SHARD_EXAMPLES
+
+MERGE_HELP = """\
+Combine the shard manifests written by grade-all --shard I/N into the one manifest that export
+and stats read. Refuses (exit 2, nothing written) when a shard is missing, or when shards were
+graded for another assignment or under other grading settings or graders than the current ones.
+
+""" + SHARD_EXAMPLES
+
+
 def _class_commands(commands) -> None:
     release = commands.add_parser(
         "release", help="generate the student release with nbgrader and prove it (full marks, zero, no leak)",
@@ -254,27 +325,35 @@ def _class_commands(commands) -> None:
     collect.set_defaults(run=_collect)
 
     grade_all = commands.add_parser(
-        "grade-all", help="grade every submitted/<student>/cnn_week1/ in parallel, resumably",
-        description="Grade each submission in its own `python -m autograder grade --quiet` process into "
-                    "cnnkit/graded/<student>/cnn_week1/ (results.json, feedback.json, feedback.html). The manifest "
-                    "cnnkit/graded/manifest.json keeps one row per student with the submission's SHA-256: a re-run "
-                    "grades only what is missing or changed. Ctrl-C stops cleanly (running jobs are killed, "
-                    "finished ones kept; run again to resume; exit 130). A submission that is not a notebook, "
-                    "crashes the grader or passes the time limit gets a zero row with the reason.")
+        "grade-all", help="grade every submitted/<student>/cnn_week1/ in parallel, resumably (shardable)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=GRADE_ALL_HELP)
     grade_all.add_argument("--jobs", type=int, default=None, metavar="N",
                            help="grading processes at once (default: cores // [sandbox] torch_threads, at least 1)")
     grade_all.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS",
                            help="wall-clock limit for one submission, start-up included (default: 900)")
     grade_all.add_argument("--student", action="append", metavar="ID",
-                           help="re-grade only this student (repeatable); always re-graded, even if unchanged")
+                           help="re-grade only this student (repeatable); always re-graded, even if unchanged; an id "
+                                "with no submission is an error (with close matches) and nothing is graded")
     grade_all.add_argument("--part", default=None, metavar="KEY",
                            help="re-grade only this part (a grading.toml part key) and merge it into the previous "
-                                "results; passes --select KEY to grade")
+                                "result, when that is a finished grade of the same file under the same settings; "
+                                "otherwise the whole submission is graded")
     grade_all.add_argument("--select", default=None, metavar="EXPR",
-                           help="pytest -k expression passed to grade --select (default with --part: the part key)")
+                           help="with --part: a pytest -k expression narrowing the re-graded tests (default: the part key)")
     grade_all.add_argument("--force", action="store_true", help="re-grade everything, changed or not")
+    grade_all.add_argument("--shard", default=None, metavar="I/N",
+                           help="grade only shard I of N (numbered from 1: 1/4 … 4/4) into its own manifest; "
+                                "combine the shards with `merge` (see above)")
     grade_all.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
     grade_all.set_defaults(run=_grade_all)
+
+    merge = commands.add_parser(
+        "merge", help="combine the shard manifests of grade-all --shard into the one manifest export reads",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=MERGE_HELP)
+    merge.add_argument("--of", type=int, default=None, metavar="N",
+                       help="merge the shards of an N-way split (needed only when several splits are present)")
+    merge.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    merge.set_defaults(run=_merge)
 
     export = commands.add_parser(
         "export", help="write the CSV gradebook and per-student files, and fill nbgrader's gradebook",

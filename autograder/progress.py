@@ -46,8 +46,11 @@ class Progress:
         self._line(f"{word}: {self.done}/{self.total} graded in {elapsed}, failures {self.failures}", final=True)
 
     def _line(self, text: str, final: bool = False) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        try:
+            if self.tty:
+                self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
+        except OSError:  # the terminal went away (SIGHUP, a closed SSH session): grading goes on
+            self.tty = False

@@ -44,6 +44,8 @@ def class_stats(course: Course, config: GradingConfig) -> ClassStats:
     failed, statuses, slowest, totals = Counter(), Counter(), [], []
     for student, row in sorted(manifest.items()):
         statuses[row.get("status", "?")] += 1
+        if "score" not in row:  # an "error" row: not graded (a grader or host fault), so no score to count
+            continue
         for key in config.parts:
             parts[key].append(float(row.get("parts", {}).get(key, 0.0)))
         totals.append(float(row.get("score", 0.0)))

@@ -1,9 +1,14 @@
-"""grade-all's bookkeeping: what a re-run grades, zero rows, merging a re-graded part."""
+"""grade-all's bookkeeping: what a re-run grades, zero rows, merging a re-graded part, unknown students."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from autograder.batch import NOT_NOTEBOOK, _merge_part, config_digest, grade_all, load_manifest, plan
+import pytest
+
+from autograder.batch import (NOT_NOTEBOOK, UnknownStudents, _merge_part, digests, error_report, grade_all,
+                              load_manifest, plan)
 from autograder.config import load_config
 from autograder.layout import Course, sha256_file
 from autograder.progress import Progress
@@ -22,21 +27,67 @@ def _course(tmp_path, students: dict[str, tuple[str, bytes]]) -> Course:
 def _graded_row(course, config, student, name):
     course.graded_dir(student).mkdir(parents=True, exist_ok=True)
     (course.graded_dir(student) / "results.json").write_text("{}")
-    return {"sha256": sha256_file(course.submission_dir(student) / name), "config_sha256": config_digest(config)}
+    return {"sha256": sha256_file(course.submission_dir(student) / name), "status": "graded", **digests(config)}
 
 
 def test_plan_grades_only_missing_or_changed(tmp_path):
     config = load_config()
-    course = _course(tmp_path, {s: ("cnn_week1.ipynb", s.encode()) for s in ("ann", "ben", "cat", "dan", "eve")})
-    manifest = {"students": {s: _graded_row(course, config, s, "cnn_week1.ipynb") for s in ("ann", "ben", "cat", "dan")}}
+    names = ("ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal")
+    course = _course(tmp_path, {s: ("cnn_week1.ipynb", s.encode()) for s in names})
+    manifest = {"students": {s: _graded_row(course, config, s, "cnn_week1.ipynb") for s in names if s != "eve"}}
     (course.submission_dir("ben") / "cnn_week1.ipynb").write_bytes(b"resubmitted")  # changed
     (course.graded_dir("cat") / "results.json").unlink()  # its results went missing
     manifest["students"]["dan"]["config_sha256"] = "another grading.toml"  # graded under other settings
+    manifest["students"]["fay"]["status"] = "error"  # a host fault: never a grade, retried
+    manifest["students"]["gus"]["status"] = "crashed"  # a zero row of older kits for a grader crash: retried
+    manifest["students"]["hal"]["graders_sha256"] = "other graders"
     tasks, skipped = plan(course, config, manifest=manifest)
-    assert sorted(task.student for task in tasks) == ["ben", "cat", "dan", "eve"]
+    assert sorted(task.student for task in tasks) == ["ben", "cat", "dan", "eve", "fay", "gus", "hal"]
     assert skipped == ["ann"]
     tasks, skipped = plan(course, config, manifest=manifest, force=True)
-    assert len(tasks) == 5 and not skipped
+    assert len(tasks) == 8 and not skipped
+
+
+def test_a_part_is_merged_only_into_a_finished_grade_of_the_same_file(tmp_path):
+    config = load_config()
+    names = ("ann", "ben", "cat", "dan", "eve")
+    course = _course(tmp_path, {s: ("cnn_week1.ipynb", s.encode()) for s in names})
+    manifest = {"students": {s: _graded_row(course, config, s, "cnn_week1.ipynb") for s in names if s != "eve"}}
+    (course.submission_dir("ben") / "cnn_week1.ipynb").write_bytes(b"resubmitted after grading")
+    manifest["students"]["cat"]["status"] = "error"  # a crashed run: its row must not become a graded one
+    manifest["students"]["dan"]["config_sha256"] = "another grading.toml"
+    tasks = {task.student: task for task in plan(course, config, manifest=manifest, force=True, part="pooling")[0]}
+    assert (tasks["ann"].select, tasks["ann"].part) == ("pooling", "pooling")  # same file, same settings
+    for student in ("ben", "cat", "dan", "eve"):  # anything else: the whole submission
+        assert (tasks[student].select, tasks[student].part) == (None, None), student
+    narrowed = plan(course, config, ["ann"], True, manifest, part="pooling", select="pooling and max")[0]
+    assert narrowed[0].select == "pooling and max"
+
+
+def test_select_without_part_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="--part"):
+        grade_all(_course(tmp_path, {}), load_config(), select="pooling")
+
+
+def test_an_unknown_student_is_an_error_that_writes_nothing(tmp_path):
+    course = _course(tmp_path, {"maria_garcia": ("cnn_week1.ipynb", b"{}"), "mario": ("cnn_week1.ipynb", b"{}")})
+    with pytest.raises(UnknownStudents, match="did you mean maria_garcia"):
+        grade_all(course, load_config(), students=["maria_garcai"])
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade-all", "--course", str(tmp_path),
+                           "--student", "mario", "--student", "maria_garcai"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "did you mean maria_garcia" in done.stderr, done.stderr
+    assert "mario" not in done.stderr.split("did you mean")[0].replace("maria_garcai", "")  # only the unknown one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["submitted"]  # no manifest, no result folder, no row
+
+
+def test_errors_are_reported_once_per_cause():
+    lines = error_report({"ann": "No grade was recorded: the grader or the host failed, not the submission:\n"
+                                 "MNIST directory /x does not exist",
+                          "ben": "No grade was recorded: the grader or the host failed, not the submission:\n"
+                                 "MNIST directory /x does not exist",
+                          "cat": "the grading process died (killed by signal 9)"})
+    assert lines == ["2 not graded: MNIST directory /x does not exist [ann, ben]",
+                     "1 not graded: the grading process died (killed by signal 9) [cat]"]
 
 
 def test_non_notebooks_get_zero_rows_with_every_part(tmp_path):
