@@ -1,8 +1,12 @@
 """Fixtures shared by the test modules: where the repository and the shared files are."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
+import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,3 +47,93 @@ def wait_until(condition, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return condition()
+
+
+def host_processes() -> dict[int, dict]:
+    """Every live process on the host: uid, pid namespace and command line (no psutil needed)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            namespace = os.readlink(entry / "ns" / "pid")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("State", "").strip().startswith("Z"):
+            continue
+        found[int(entry.name)] = {"uid": int(fields["Uid"].split()[0]), "ns": namespace, "cmdline": cmdline}
+    return found
+
+
+# ----- the sandbox: one warm fork-server for the sandbox tests, sessions on small submissions ------
+
+@pytest.fixture(scope="session")
+def sandbox_config(mnist_dir):
+    """The repository's grading.toml, with a short call timeout so that hang tests stay quick."""
+    from autograder.config import load_config
+
+    os.environ.setdefault("CNN_MNIST_DIR", str(mnist_dir))  # training_arrays reads it through the config
+    real = load_config(REPO_ROOT / "grading.toml")
+    return dataclasses.replace(real, sandbox=dataclasses.replace(real.sandbox, call_timeout=3.0))
+
+
+@pytest.fixture(scope="session")
+def training_data(sandbox_config) -> dict[str, Path]:
+    from autograder.data_cache import training_arrays
+
+    return training_arrays(sandbox_config)
+
+
+@pytest.fixture(scope="session")
+def fork_server(sandbox_config, training_data):
+    """One fork-server (one torch import) shared by the sandbox tests, closed at the end."""
+    from autograder.sandbox import ForkServer
+
+    with ForkServer(sandbox_config.sandbox, training_data) as server:
+        server.ready()
+        yield server
+
+
+@pytest.fixture
+def bwrap():
+    """Tests of the bubblewrap sandbox: a failure where bwrap is installed but broken, else a skip."""
+    from autograder import sandbox
+
+    sandbox.bubblewrap_problem.cache_clear()
+    if os.environ.get("CNN_KIT_NO_SANDBOX") == "1":
+        pytest.skip("CNN_KIT_NO_SANDBOX=1 is set: the sandbox is switched off in this environment")
+    problem = sandbox.bubblewrap_problem()
+    if problem is None:
+        return
+    if shutil.which("bwrap") or os.environ.get("CI"):  # installed (CI installs it) but broken: a failure
+        pytest.fail(f"the sandbox cannot be built on this machine: {problem}")
+    pytest.skip("bubblewrap cannot build the sandbox on this machine (bwrap missing or namespaces not allowed)")
+
+
+@pytest.fixture
+def run(tmp_path, sandbox_config, fork_server):
+    """``with run(source) as session``: a WorkerSession on ``source`` as a .py submission, closed after.
+
+    ``server`` and ``config`` replace the shared fork-server and the short-timeout config."""
+    from autograder.extract import extract
+    from autograder.session import WorkerSession
+
+    opened = []
+
+    @contextmanager
+    def start(source: str, server=None, config=None):
+        path = tmp_path / f"submission_{len(opened)}.py"
+        path.write_text(textwrap.dedent(source))
+        session = WorkerSession(extract(path), config or sandbox_config, server or fork_server)
+        opened.append(session)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    yield start
+    for session in opened:
+        session.close()

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 import solutions.cnn_week1 as sol
-from autograder.runtime.tripwire import watching
 
 VERTICAL = [[1.0, 0, -1], [1.0, 0, -1], [1.0, 0, -1]]
 HORIZONTAL = [[1.0, 1, 1], [0.0, 0, 0], [-1.0, -1, -1]]
@@ -222,6 +222,21 @@ def test_pooling_returns_float32_for_integer_input():
 
 # --- no library routine does the work --------------------------------------------------------
 
+class CallRecorder(TorchFunctionMode):
+    """Records the name of every torch function called while active."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        self.names.append(getattr(func, "__name__", repr(func)))
+        return func(*args, **(kwargs or {}))
+
+
+BANNED_WORDS = ("conv", "unfold", "pool")
+
+
 @pytest.mark.parametrize("name,call", [
     ("conv2d_single", lambda: sol.conv2d_single(randn(8, 8), randn(3, 3), stride=2, padding=1)),
     ("conv2d_volume", lambda: sol.conv2d_volume(randn(3, 8, 8), randn(2, 3, 3, 3), randn(2), 2, 1)),
@@ -230,10 +245,21 @@ def test_pooling_returns_float32_for_integer_input():
     ("avg_pool2d", lambda: sol.avg_pool2d(randn(3, 8, 8), 3, 2)),
 ])
 def test_manual_functions_call_no_banned_routine(name, call):
-    """Watched by the graders' own tripwire (tests/test_tripwire.py shows it catches each routine)."""
-    with watching(forbid_pad=name == "zero_pad") as tripwire:
+    with CallRecorder() as recorder:
         call()
-    assert tripwire.hits == [], f"{name} called {tripwire.hits}"
+    banned = BANNED_WORDS + (("pad",) if name == "zero_pad" else ())
+    used = [called for called in recorder.names if any(word in called.lower() for word in banned)]
+    assert recorder.names, "the recorder saw no torch call at all"
+    assert used == [], f"{name} called {used}"
+
+
+def test_call_recorder_does_catch_library_convolution_and_pooling():
+    with CallRecorder() as recorder:
+        F.conv2d(randn(1, 1, 5, 5), randn(1, 1, 3, 3))
+        F.max_pool2d(randn(1, 4, 4), 2)
+        F.pad(randn(2, 2), (1, 1, 1, 1))
+        randn(4, 4).unfold(0, 2, 2)
+    assert {"conv2d", "max_pool2d", "pad", "unfold"} <= set(recorder.names)
 
 
 # --- SimpleCNN -------------------------------------------------------------------------------
