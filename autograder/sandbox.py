@@ -79,11 +79,13 @@ class WorkerHandle:
     closed: bool = field(default=False)
 
     def kill(self) -> None:
-        """Kill the worker and everything it started; safe to call twice."""
-        if self.closed:
-            return
-        self.closed = True
-        self.server.kill(self.pid)
+        """Kill the worker and everything it started; safe to call twice. Its pipes then read
+        as ended; the caller closes them with ``close_pipes`` once nothing reads them."""
+        if not self.closed:
+            self.closed = True
+            self.server.kill(self.pid)
+
+    def close_pipes(self) -> None:
         for fd in (self.to_worker, self.from_worker, self.output):
             try:
                 os.close(fd)
@@ -272,8 +274,8 @@ def _protections(mode: str) -> Protections:
     from .runtime.confine import landlock_abi
 
     abi = landlock_abi()
-    return Protections(filesystem=abi >= 1, network=abi >= 4, processes=mode == "uid",
-                       unprivileged=mode == "uid")
+    # Landlock blocks TCP but not UDP, and without a pid namespace the worker sees the host's /proc
+    return Protections(filesystem=abi >= 1, network=False, processes=False, unprivileged=mode == "uid")
 
 
 def bubblewrap_works() -> bool:

@@ -50,8 +50,19 @@ class _Connection:
         self.flooded = False
         self.tampered = ""
         self._flood_bytes = flood_bytes
-        threading.Thread(target=self._read_replies, daemon=True).start()
-        threading.Thread(target=self._drain_output, daemon=True).start()
+        self._threads = [threading.Thread(target=self._read_replies, daemon=True),
+                         threading.Thread(target=self._drain_output, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def close(self) -> None:
+        """Kill the worker, let the readers see the end, then close the pipes (never under a reader:
+        a closed fd number can be reused at once by another file)."""
+        self.worker.kill()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if not any(thread.is_alive() for thread in self._threads):
+            self.worker.close_pipes()
 
     def _read_replies(self) -> None:
         """Frames are checked by header before their payload is read: size cap, and the id asked for."""
@@ -65,8 +76,7 @@ class _Connection:
                 if request_id != self.expected_id:
                     self.tampered = (f"it sent a reply nobody asked for (id {request_id}): "
                                      "a second reply, or one written by the submission itself")
-                    self.worker.kill()
-                    break
+                    break  # the waiting request sees the end below; the grader's thread kills the worker
                 self.expected_id = None  # one answer per request: another frame now is tampering
                 self.replies.put(wire.read_payload(fd, size))
         except (OSError, wire.WireError) as error:
@@ -87,7 +97,8 @@ class _Connection:
             self.stray.append(chunk[-2000:].decode("utf-8", "replace"))
             if self.stray_bytes > self._flood_bytes and not self.flooded:
                 self.flooded = True
-                self.worker.kill()
+                self.replies.put(None)  # wakes the waiting request, whose thread kills the worker
+                return
 
     def exit_reason(self) -> str:
         """Why the worker ended, in words a student understands."""
@@ -260,8 +271,8 @@ class WorkerSession:
         except queue.Empty:
             frame = None
         if not isinstance(frame, bytes):  # no student code ran yet: this is the host's fault
+            connection.close()
             output = "".join(connection.stray)[-1500:]
-            worker.kill()
             raise HostFault(f"A sandboxed worker did not start. Its output:\n{output}")
         self.workers_started += 1
         self._connection = connection
@@ -317,7 +328,7 @@ class WorkerSession:
     def _discard(self, crashed: bool = False) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            connection.worker.kill()
+            connection.close()
             self.restarts += 1 if crashed else 0
 
 

@@ -133,7 +133,7 @@ def _from_json(node, depth):
         import torch
 
         tensor = torch.from_numpy(_array_from(body).copy())
-        return tensor
+        return _in_sent_dtype(tensor, body.get("converted_from"), torch)
     if tag == "__ndarray__":
         return NumpyValue(_array_from(body).copy())
     if tag == "__tuple__":
@@ -152,6 +152,21 @@ def _from_json(node, depth):
         type_name, text = _expect(body, list)
         return Opaque(str(type_name), str(text))
     raise WireError(f"unknown tag {tag!r}")
+
+
+def _in_sent_dtype(tensor, converted_from, torch):
+    """The tensor back in the dtype the student returned (complex64, bfloat16…), which the wire
+    carried as float32, so that the contract's dtype rule sees it; the imaginary part is not sent."""
+    if converted_from is None:
+        return tensor
+    name = str(converted_from)[:40]
+    dtype = getattr(torch, name, None)
+    if isinstance(dtype, torch.dtype):
+        try:
+            return tensor.to(dtype)
+        except (RuntimeError, NotImplementedError, TypeError):
+            pass
+    return Opaque(f"torch.Tensor of dtype {name}", f"a tensor of shape {tuple(tensor.shape)} and dtype {name}")
 
 
 def _array_from(body):
@@ -186,10 +201,12 @@ def write_frame(fd: int, payload: bytes, request_id: int) -> None:
 
 
 def read_header(fd: int) -> tuple[int, int] | None:
-    """(payload size, request id) of the next frame, or None at end of stream."""
+    """(payload size, request id) of the next frame, or None at a clean end of stream."""
     header = _read_exact(fd, 8)
     if header is None:
         return None
+    if len(header) < 8:
+        raise WireError("stream ended inside a frame header")
     size, request_id = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:], "big")
     if size > MAX_FRAME_BYTES:
         raise WireError(f"frame of {size} bytes is larger than allowed")
@@ -198,7 +215,7 @@ def read_header(fd: int) -> tuple[int, int] | None:
 
 def read_payload(fd: int, size: int) -> bytes:
     payload = _read_exact(fd, size)
-    if payload is None:
+    if payload is None or len(payload) < size:
         raise WireError("stream ended inside a frame")
     return payload
 
@@ -213,11 +230,12 @@ def read_frame(fd: int) -> tuple[int, bytes] | None:
 
 
 def _read_exact(fd: int, size: int) -> bytes | None:
+    """``size`` bytes; fewer if the stream ends part-way; None if it ends before the first."""
     chunks, remaining = [], size
     while remaining:
         chunk = os.read(fd, min(remaining, 1 << 20))
         if not chunk:
-            return None  # end of stream (read_frame tells a cut frame from a clean end)
+            return b"".join(chunks) if chunks else None
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)

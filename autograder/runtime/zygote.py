@@ -199,6 +199,11 @@ def _forget_the_runtime() -> None:
     """The graders' modules are loaded; student code must not find them by name."""
     for name in RUNTIME_MODULES:
         sys.modules.pop(name, None)
+    import types
+
+    for name in ("__main__", "__mp_main__"):  # the fork-server's own module would lead back to all of them
+        if name in sys.modules:
+            sys.modules[name] = types.ModuleType(name)
     sys.path[:] = [entry for entry in sys.path if os.path.realpath(entry or ".") != os.path.realpath(HERE)]
 
 
