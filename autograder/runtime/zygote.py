@@ -70,7 +70,7 @@ class ForkServer:
 
     def op_spawn(self, request: dict):
         plan = request["plan"]
-        if plan["mode"] == "uid":  # no mount namespace: a scratch folder of its own instead
+        if plan["mode"] != "namespaces":  # no mount namespace: a scratch folder of its own instead
             plan["scratch"] = os.path.join(self.options.scratch_root, f"cnnkit-worker-{plan['uid']}")
             os.mkdir(plan["scratch"], 0o700)
             os.chown(plan["scratch"], plan["uid"], plan["uid"]) if os.geteuid() == 0 else None
@@ -88,7 +88,7 @@ class ForkServer:
         leader = int(os.read(leader_r, 32) or 0) if ready else 0
         os.close(leader_r)
         self.children[pid] = {"leader": leader, "uid": plan["uid"], "mode": plan["mode"],
-                              "scratch": plan.get("scratch") if plan["mode"] == "uid" else None, "code": None}
+                              "scratch": plan["scratch"] if plan["mode"] != "namespaces" else None, "code": None}
         return {"ok": True, "pid": pid, "leader": leader}, [requests_w, replies_r, output_r]
 
     def op_kill(self, request: dict):
@@ -171,10 +171,11 @@ def _become_worker(plan: dict, options, requests_r: int, replies_w: int, output_
             confine.become_unprivileged(int(plan["uid"]))
         confine.limits(plan)
         confine.no_way_back()
-        if plan["mode"] == "uid" and not confine.landlock(plan["readable"], [plan["scratch"], "/dev/null"]):
-            raise confine.ConfineError(0, "Landlock is not available to keep the worker's files apart")
+        if plan["mode"] != "namespaces":  # required with a uid of its own; the best there is without one
+            if not confine.landlock(plan["readable"], [plan["scratch"], "/dev/null"]) and plan["mode"] == "uid":
+                raise confine.ConfineError(0, "Landlock is not available to keep the worker's files apart")
         os.chdir(plan["scratch"])
-        os.environ.update(HOME=plan["scratch"], TMPDIR=plan["scratch"] if plan["mode"] == "uid" else "/tmp",
+        os.environ.update(HOME=plan["scratch"], TMPDIR=plan["scratch"] if plan["mode"] != "namespaces" else "/tmp",
                           MPLCONFIGDIR=os.path.join(plan["scratch"], ".matplotlib"))
         _forget_the_runtime()
         _fresh_randomness()
