@@ -162,7 +162,7 @@ def grade_all(course: Course, config: GradingConfig, jobs: int | None = None, ti
     started = time.monotonic()
     course.autograded.mkdir(parents=True, exist_ok=True)
     with _locked(manifest_path(course, shard)):
-        shutil.rmtree(course.autograded / ".work", ignore_errors=True)  # what a killed run left
+        shutil.rmtree(_work_root(manifest_path(course, shard)), ignore_errors=True)  # what a killed run left
         manifest = load_manifest(course, shard)
         tasks, skipped = plan(course, config, students, force or bool(students) or part is not None,
                               manifest, part, select, shard)
@@ -214,8 +214,8 @@ class _Batch:
         self.manifest.update({"assignment": course.assignment, **self.keys})
         if shard is not None:
             self.manifest["shard"] = str(shard)
-        self.work = course.autograded / ".work"
-        self.logs = course.autograded / ".logs"
+        self.work = _work_root(path)
+        self.logs = path.parent / ".logs" / path.stem
         self.spawned = 0
 
     def run(self, tasks: list[Task], jobs: int, timeout: float) -> None:
@@ -248,6 +248,10 @@ class _Batch:
             for job in [*busy, *idle]:
                 job.kill()
             shutil.rmtree(self.work, ignore_errors=True)
+            try:
+                self.work.parent.rmdir()  # when no other shard is running
+            except OSError:
+                pass
             for number, handler in previous.items():
                 signal.signal(number, handler)
         self.summary.interrupted = stop.get("signal", 0)
@@ -359,6 +363,11 @@ class _Batch:
     def _save(self, student: str, row: dict) -> None:
         self.manifest["students"][student] = row
         write_json_atomic(self.path, self.manifest)
+
+
+def _work_root(manifest: Path) -> Path:
+    """Scratch folders of the run that writes ``manifest`` (shards running side by side keep apart)."""
+    return manifest.parent / ".work" / manifest.stem
 
 
 def _now() -> str:
