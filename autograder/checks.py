@@ -59,7 +59,8 @@ def describe_type(value) -> str:
     if isinstance(value, Opaque):
         return f"an object of type {value.type_name}"
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {shape_text(value.shape)}"
+        dtype = "" if value.dtype == torch.float32 else f" and dtype {dtype_text(value.dtype)}"
+        return f"a tensor of shape {shape_text(value.shape)}{dtype}"
     if isinstance(value, bool):
         return f"the bool {value}"
     if isinstance(value, (int, float)):
@@ -71,6 +72,10 @@ def describe_type(value) -> str:
 
 # ----- tensors ---------------------------------------------------------------------------------
 
+def dtype_text(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
 def as_tensor(value, what: str, dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
     """``value`` if it is a tensor (of ``dtype`` when given), else a GradingFailure that says what it is."""
     if isinstance(value, NumpyValue):
@@ -81,11 +86,13 @@ def as_tensor(value, what: str, dtype: torch.dtype | None = torch.float32) -> to
     if not isinstance(value, torch.Tensor):
         raise GradingFailure(f"{what} returned {describe_type(value)}; the contract asks for a torch.Tensor.",
                              value.text if isinstance(value, Opaque) else None)
-    if dtype is not None and value.dtype != dtype:
-        name = str(dtype).replace("torch.", "")
-        raise GradingFailure(
-            f"{what} returned a tensor of dtype {str(value.dtype).replace('torch.', '')}, expected {name}"
-            + (" (convert with `.float()`)" if dtype == torch.float32 else "") + ".")
+    if dtype is not None and value.dtype != dtype:  # the wire keeps the returned dtype (complex64, bfloat16…)
+        convert = ""
+        if dtype == torch.float32:
+            convert = " (take the real part with `.real`, then `.float()`)" if value.is_complex() else \
+                " (convert with `.float()`)"
+        raise GradingFailure(f"{what} returned {dtype_text(value.dtype)}, the contract asks for "
+                             f"{dtype_text(dtype)}{convert}.")
     return value
 
 
@@ -182,7 +189,7 @@ def as_number(value, what: str) -> float:
         raise GradingFailure(f"{what} is {describe_type(value)}; expected a number.")
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
         return float(value.reshape(()))
     if isinstance(value, NumpyValue) and value.array.size == 1:
         return float(value.array.reshape(()))

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "autograder" / "runtime"))  # tasks.py imports its
 import torch  # noqa: E402
 
 import tasks  # noqa: E402
+from autograder import replay  # noqa: E402
 from autograder.config import load_config  # noqa: E402
 from autograder.data_cache import mnist_module, training_arrays  # noqa: E402
 from reference_model import ReferenceCNN, accuracy_percent  # noqa: E402
@@ -103,7 +104,8 @@ def main() -> None:
     print(f"{'loop':<12}{'seed':>5}{'accuracy %':>12}{'train s':>9}{'task s':>8}{'steps':>7}")
     for label, namespace, seeds in loops:
         for seed in seeds:
-            row = {"loop": label, **run(namespace, {**base, "seed": seed}, data_dir, test_set)}
+            payload = {**replay.seeded_run(budget, seed).payload(budget, options.threads), "seed": seed}
+            row = {"loop": label, **run(namespace, payload, data_dir, test_set)}
             rows.append(row)
             print(f"{label:<12}{seed:>5}{row['accuracy']:>12.2f}{row['train_seconds']:>9.1f}"
                   f"{row['task_seconds']:>8.1f}{row['steps']:>7}", flush=True)

@@ -5,7 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.checks import call_text, expect_int, expect_manual, expect_raises, expect_tensor, size_text
+from autograder.checks import (call_text, describe_type, expect_int, expect_manual, expect_raises, expect_tensor,
+                               size_text)
+from autograder.failures import GradingFailure
 
 pytestmark = pytest.mark.part("output_size")
 
@@ -30,12 +32,42 @@ def test_conv_output_size_table(student):
         expect_int(value, expected, what)
 
 
+def size_grid() -> list[tuple[int, int, int, int]]:
+    """(n, f, padding, stride) for n 1, 4, 7, stride -1 to 3, padding -1 to 2 and f from -1 to n + 2p + 1."""
+    return [(n, f, padding, stride) for n in (1, 4, 7) for stride in range(-1, 4) for padding in range(-1, 3)
+            for f in range(-1, n + 2 * max(padding, 0) + 2)]
+
+
+def contract_size(n: int, f: int, padding: int, stride: int) -> int | None:
+    """The contract's output size, or None where it asks for a ValueError."""
+    if f < 1 or stride < 1 or padding < 0 or (n + 2 * padding - f) // stride + 1 < 1:
+        return None
+    return (n + 2 * padding - f) // stride + 1
+
+
 @pytest.mark.weight(1)
 def test_conv_output_size_errors(student):
-    """conv_output_size raises ValueError for a kernel below 1, a stride below 1, a negative padding or an empty output"""
-    for n, f, padding, stride in ((5, 0, 0, 1), (5, 3, 0, 0), (5, 3, -1, 1), (3, 5, 0, 1), (4, 7, 1, 1),
-                                  (6, 3, 0, -2)):
-        expect_raises(student, "conv_output_size", (n, f), {"padding": padding, "stride": stride})
+    """conv_output_size raises ValueError exactly for a kernel below 1, a stride below 1, a negative padding or an empty output, for strides 1 to 3 too"""
+    grid = size_grid()
+    results = student.task("call_table", {"name": "conv_output_size",
+                                          "calls": [[[n, f], {"padding": p, "stride": s}] for n, f, p, s in grid]},
+                           needs=("conv_output_size",))
+    for (n, f, padding, stride), result in zip(grid, results):
+        what = call_text("conv_output_size", (n, f), {"padding": padding, "stride": stride})
+        expected = contract_size(n, f, padding, stride)
+        raised = result[1] if result[0] == "raised" else None
+        if expected is None and raised != "ValueError":
+            hint = ""
+            if raised is None and stride > 1 and f > n + 2 * padding:
+                hint = (" (the output would have (n + 2p - f) // s + 1 < 1 elements: note that // rounds down, "
+                        "while int() of a negative fraction rounds up to 0)")
+            got = f"raised {raised}" if raised else f"returned {describe_type(result[1])}"
+            raise GradingFailure(f"{what} {got}, expected a ValueError{hint}.")
+        if expected is not None:
+            if raised is not None:
+                raise GradingFailure(f"{what} raised {raised}, expected {expected}: these arguments are valid.",
+                                     result[2])
+            expect_int(result[1], expected, what)
 
 
 @pytest.mark.weight(1)

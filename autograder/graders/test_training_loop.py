@@ -1,4 +1,5 @@
-"""Part training_loop: train_one_epoch and evaluate observed in the worker, replicated here; the accuracy gate."""
+"""Part training_loop: train_one_epoch and evaluate observed in the worker, replicated here; the accuracy gate,
+which replays the contract's loop on a secret seed (autograder/replay.py) instead of trusting returned weights."""
 from __future__ import annotations
 
 import math
@@ -7,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder import replay
 from autograder.checks import changed_weights, describe_type, expect_float, number_text, with_hint
-from autograder.failures import GradingFailure
+from autograder.data_cache import training_arrays
+from autograder.failures import GradingFailure, HostFault
 from autograder.runtime.reference_model import ReferenceCNN, accuracy_percent, seeded_weights
 
 pytestmark = pytest.mark.part("training_loop")
@@ -22,6 +25,12 @@ def probe_batches(seed: int, sizes=BATCH_SIZES) -> list[tuple[torch.Tensor, torc
     generator = torch.Generator().manual_seed(seed)
     return [(torch.randn(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,), generator=generator))
             for n in sizes]
+
+
+def loader_payload(batches) -> dict:
+    """The worker's loader from batches of equal size but the last (as a DataLoader gives them)."""
+    return {"images": torch.cat([x for x, _ in batches]), "labels": torch.cat([y for _, y in batches]),
+            "batch_size": len(batches[0][1])}
 
 
 def replicate_training(weights, batches, variant: str = "contract") -> dict:
@@ -56,8 +65,8 @@ def replicate_training(weights, batches, variant: str = "contract") -> dict:
 def run_train_probe(student, seed: int = 3) -> tuple[dict, dict, list]:
     weights = seeded_weights(seed)
     batches = probe_batches(seed + 100)
-    report = student.task("train_probe", {"weights": weights, "batches": batches, "lr": LR, "momentum": MOMENTUM,
-                                          "seed": STALE_SEED}, needs=("train_one_epoch",))
+    report = student.task("train_probe", {"weights": weights, **loader_payload(batches), "lr": LR,
+                                          "momentum": MOMENTUM, "seed": STALE_SEED}, needs=("train_one_epoch",))
     return report, weights, batches
 
 
@@ -238,7 +247,7 @@ def evaluate_case(seed: int = 21):
 def test_evaluate_accuracy(student):
     """evaluate returns the accuracy in percent of the given model on the loader's batches"""
     weights, batches, correct, total, per_batch_accuracy = evaluate_case()
-    report = student.task("evaluate_probe", {"weights": weights, "batches": batches, "start_mode": "eval"},
+    report = student.task("evaluate_probe", {"weights": weights, **loader_payload(batches), "start_mode": "eval"},
                           needs=("evaluate",))
     accuracy = 100.0 * correct / total
     hints = [("this is a fraction: the contract asks for percent (0-100)", accuracy / 100.0),
@@ -253,7 +262,7 @@ def test_evaluate_accuracy(student):
 def test_evaluate_mode(student):
     """evaluate runs in evaluation mode without gradient tracking, in one pass, and keeps the weights"""
     weights, batches, *_ = evaluate_case(22)
-    report = student.task("evaluate_probe", {"weights": weights, "batches": batches, "start_mode": "train"},
+    report = student.task("evaluate_probe", {"weights": weights, **loader_payload(batches), "start_mode": "train"},
                           needs=("evaluate",))
     forwards = [event for event in report["events"] if event[0] == "forward"]
     if not forwards:
@@ -283,17 +292,31 @@ def _checked_weights(weights) -> dict:
     return {k: weights[k].float() for k in expected}
 
 
+def _gate_hint(report: dict, losses: list[float], weights: dict, expected_steps: int) -> str:
+    if any(not math.isfinite(v) for v in losses) or not all(torch.isfinite(t).all() for t in weights.values()):
+        return "the loss became NaN or infinite: are the gradients zeroed before each backward?"
+    if report["steps"] != expected_steps:
+        return f"optimizer.step() ran {report['steps']} times for {expected_steps} batches, expected once per batch"
+    if report["batches_seen"] != expected_steps:
+        return f"the loss was computed {report['batches_seen']} times for {expected_steps} batches"
+    if len(losses) >= 10 and sum(losses[-5:]) > 2 * sum(losses[:5]):
+        return (f"the recorded loss grew from {number_text(losses[0])} to {number_text(losses[-1])}: "
+                "are the gradients zeroed before each backward?")
+    return "check zero_grad/backward/step order against the lesson's loop (zero_grad, forward, loss, backward, step)"
+
+
 @pytest.mark.weight(4)
 def test_accuracy_gate(student, grading_config, mnist_test, attach):
-    """a model trained with train_one_epoch under the budget reaches the required MNIST test accuracy"""
+    """a model trained with train_one_epoch under the budget ends with the contract loop's weights and reaches the required MNIST test accuracy"""
     budget = grading_config.training
-    payload = {"seed": budget.seed, "epochs": budget.epochs, "batch_size": budget.batch_size,
-               "train_samples": budget.train_samples, "optimizer": budget.optimizer,
-               "learning_rate": budget.learning_rate, "momentum": budget.momentum}
+    threads = grading_config.sandbox.threads()
+    run = replay.draw(budget)
+    expected = replay.Replay(budget, run, training_arrays(grading_config), threads)  # a thread while the worker trains
     described = (f"{budget.epochs} epoch(s) over {budget.train_samples:,} training images, batch size "
                  f"{budget.batch_size}, {budget.optimizer.upper()} lr {budget.learning_rate:g}"
                  + (f" momentum {budget.momentum:g}" if budget.optimizer == "sgd" else ""))
-    report = student.task("train_budget", payload, timeout=budget.time_limit, needs=("train_one_epoch",))
+    report = student.task("train_budget", run.payload(budget, threads), timeout=budget.time_limit,
+                          needs=("train_one_epoch",))
     weights = _checked_weights(report["weights"])
     losses = [float(v) for v in report["losses"]]
     attach("loss_curve", losses)
@@ -302,22 +325,18 @@ def test_accuracy_gate(student, grading_config, mnist_test, attach):
     model.load_state_dict(weights)
     accuracy = accuracy_percent(model, images, labels)
     attach("accuracy", {"reached": round(accuracy, 2), "threshold": budget.min_accuracy})
-    if accuracy >= budget.min_accuracy:
-        return
     expected_steps = budget.epochs * report["batches_per_epoch"]
-    if any(not math.isfinite(v) for v in losses) or not all(torch.isfinite(t).all() for t in weights.values()):
-        hint = "the loss became NaN or infinite: are the gradients zeroed before each backward?"
-    elif report["steps"] != expected_steps:
-        hint = f"optimizer.step() ran {report['steps']} times for {expected_steps} batches, expected once per batch"
-    elif len(losses) >= 10 and sum(losses[-5:]) > 2 * sum(losses[:5]):
-        hint = (f"the recorded loss grew from {number_text(losses[0])} to {number_text(losses[-1])}: "
-                "are the gradients zeroed before each backward?")
-    elif len(losses) >= 10 and sum(losses[-5:]) >= sum(losses[:5]):
-        hint = "the recorded loss did not go down"
-    else:
-        hint = "check the loop against the lesson's (zero_grad, forward, loss, backward, step)"
-    raise GradingFailure(
-        with_hint(f"The model trained with your train_one_epoch ({described}) reached {accuracy:.2f}% test "
-                  f"accuracy; at least {budget.min_accuracy:g}% is required", hint),
-        f"optimizer steps: {report['steps']} (batches: {expected_steps}); loss at the start "
-        f"{number_text(losses[0]) if losses else '-'}, at the end {number_text(losses[-1]) if losses else '-'}")
+    progress = (f"optimizer steps: {report['steps']} (batches: {expected_steps}); loss at the start "
+                f"{number_text(losses[0]) if losses else '-'}, at the end {number_text(losses[-1]) if losses else '-'}"
+                f"; test accuracy {accuracy:.2f}%")
+    difference = replay.first_difference(weights, expected.weights(timeout=2 * budget.time_limit))
+    if difference is not None:
+        name, index, got, want, largest = difference
+        raise GradingFailure(
+            with_hint(f"Your loop's weights after training ({described}) differ from the contract's loop on the same "
+                      f"batches from the same start", _gate_hint(report, losses, weights, expected_steps)),
+            f"largest difference {number_text(largest)}, e.g. in {name} at flat index {index}: got {number_text(got)}, "
+            f"expected {number_text(want)}; {progress}")
+    if accuracy < budget.min_accuracy:  # the contract's own loop fell short: a calibration fault, not the student's
+        raise HostFault(f"the contract's loop reached only {accuracy:.2f}% on gate seed {run.index} "
+                        f"(min_accuracy {budget.min_accuracy:g}): recalibrate [training] in grading.toml")

@@ -3,7 +3,8 @@
 Used on both sides: in the worker (the accuracy gate and the training,
 evaluation and feature-map probes run the student's functions on this model,
 so a SimpleCNN bug costs only its own part) and in the grader (expected
-values). Bind-mounted into the sandbox, so it imports only torch.
+values, and the gate's replay, which must build the same data and optimizer
+bit for bit). Bind-mounted into the sandbox, so it imports only torch.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3")
 
 
@@ -48,3 +50,17 @@ def accuracy_percent(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         for start in range(0, len(labels), batch):
             correct += int((model(images[start:start + batch]).argmax(1) == labels[start:start + batch]).sum())
     return 100.0 * correct / len(labels)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 MNIST images (N, 28, 28) as the normalised float32 batch (N, 1, 28, 28) both sides train on."""
+    return images.to(torch.float32).div_(255.0).sub_(MNIST_MEAN).div_(MNIST_STD).unsqueeze(1)
+
+
+def make_optimizer(model: nn.Module, name: str, learning_rate: float, momentum: float) -> torch.optim.Optimizer:
+    """The optimizer of grading.toml's [training], built the same way by the worker and the replay."""
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=learning_rate)
+    raise ValueError(f"unknown optimizer {name!r} in [training] of grading.toml")

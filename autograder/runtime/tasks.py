@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference_model import LAYER_NAMES, ReferenceCNN
+from reference_model import LAYER_NAMES, ReferenceCNN, make_optimizer, normalise
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 MAX_CURVE_POINTS = 300
 
 # Settings reported per layer type (whatever the class, only attributes that exist are read).
@@ -45,6 +44,19 @@ def _type_names(module) -> list[str]:
             if kind not in (object, nn.Module)]
 
 
+def _mro_modules(model) -> list[str]:
+    """Where the classes of the model, its submodules and its forward were defined (the grader
+    refuses the kit's own classes); a subclass of the kit's model counts by identity too."""
+    kinds = [kind for module in ([model] + list(model.modules() if isinstance(model, nn.Module) else []))
+             for kind in type(module).__mro__]
+    names = [getattr(kind, "__module__", "?") for kind in kinds]
+    if isinstance(model, ReferenceCNN):
+        names.append(ReferenceCNN.__module__)
+    forward = getattr(type(model), "forward", None)
+    names.append(str(getattr(forward, "__module__", "?")))
+    return sorted({str(name) for name in names})
+
+
 def _snapshot(model) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
@@ -56,40 +68,50 @@ def _reference(weights: dict | None) -> ReferenceCNN:
     return model
 
 
-class ProbeLoader:
-    """An iterable of the given batches with ``len()``, counting passes and batches in ``log``.
+class Batches:
+    """The one loader every task hands to student code: the probes' few batches and the gate's hundreds.
 
-    ``dataset`` and ``batch_size`` are there for students who read them as from a DataLoader.
+    Like a DataLoader without drop_last: ``dataset`` (with len and indexing), ``batch_size``,
+    ``len()`` and (images, labels) batches, pass k in the order ``orders[k-1]`` (the last order
+    repeats; none: in sequence). Probe and gate differ only in data, never in kind, so student code
+    cannot tell them apart; each pass and batch is counted in ``log``.
     """
 
-    def __init__(self, batches, log: list):
-        self.batches = [(x, y) for x, y in batches]
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, log: list, orders=None):
+        self.dataset = _Samples(images, labels)
+        self.batch_size = int(batch_size)
         self.log = log
         self.passes = 0
-        self.batch_size = len(self.batches[0][1]) if self.batches else 0
-        self.dataset = _Samples(self.batches)
+        self._orders = list(orders) if orders is not None else []
 
     def __len__(self):
-        return len(self.batches)
+        return (len(self.dataset) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
         self.passes += 1
         self.log.append(["pass", self.passes])
-        for x, y in self.batches:
+        order = (self._orders[min(self.passes, len(self._orders)) - 1] if self._orders
+                 else torch.arange(len(self.dataset)))
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
             self.log.append(["batch"])
-            yield x.clone(), y.clone()  # the student may modify a batch in place
+            yield self.dataset.x[index], self.dataset.y[index]  # indexing copies: the student may modify it
 
 
 class _Samples:
-    def __init__(self, batches):
-        self.x = torch.cat([x for x, _ in batches]) if batches else torch.zeros(0, 1, 28, 28)
-        self.y = torch.cat([y for _, y in batches]) if batches else torch.zeros(0, dtype=torch.long)
+    def __init__(self, images, labels):
+        self.x, self.y = images, labels
 
     def __len__(self):
         return len(self.y)
 
     def __getitem__(self, index):
         return self.x[index], self.y[index]
+
+
+def _probe_loader(payload, log: list) -> Batches:
+    """payload: images (N, 1, 28, 28), labels (N,), batch_size; batches in sequence."""
+    return Batches(payload["images"], payload["labels"], int(payload["batch_size"]), log)
 
 
 def _log_forwards(model, log: list):
@@ -116,6 +138,24 @@ def _student(namespace, name):
     return namespace[name]
 
 
+# ----- many calls of one function -----------------------------------------------------------
+
+def call_table(namespace, payload, options):
+    """Call one student function on many argument lists in one round trip (a table of cases).
+
+    payload: name, calls [[args, kwargs]]. Reports per call ["value", value] or
+    ["raised", exception type name, message]; the grader decides what each should have been.
+    """
+    function = _student(namespace, str(payload["name"]))
+    results = []
+    for args, kwargs in payload["calls"]:
+        try:
+            results.append(["value", function(*args, **kwargs)])
+        except Exception as error:  # data for the grader; BaseException (exit, interrupt) ends the call
+            results.append(["raised", type(error).__name__, str(error)[:200]])
+    return results
+
+
 # ----- SimpleCNN ----------------------------------------------------------------------------
 
 def inspect_simple_cnn(namespace, payload, options):
@@ -125,7 +165,8 @@ def inspect_simple_cnn(namespace, payload, options):
     """
     torch.manual_seed(int(payload.get("seed", 0)))
     model = _student(namespace, "SimpleCNN")()
-    report = {"type": _type_names(model)[:1], "is_module": isinstance(model, nn.Module)}
+    report = {"type": _type_names(model)[:1], "is_module": isinstance(model, nn.Module),
+              "mro_modules": _mro_modules(model)}
     if not isinstance(model, nn.Module):
         return report
     layers = {}
@@ -167,12 +208,17 @@ def inspect_simple_cnn(namespace, payload, options):
     try:
         with torch.no_grad():
             output = model(x.clone())
+    except Exception as error:  # reported with the trace so far, which shows where the shapes went wrong
+        output = None
+        report["forward_error"] = f"{type(error).__name__}: {str(error)[:300]}"
     finally:
         for hook in hooks:
             hook.remove()
     report["trace"] = trace
     report["output_shape"] = list(output.shape) if isinstance(output, torch.Tensor) else None
     report["output_type"] = type(output).__name__
+    if "forward_error" in report:
+        return report
 
     weights = payload.get("weights")
     if weights is None:
@@ -196,7 +242,7 @@ def inspect_simple_cnn(namespace, payload, options):
 def train_probe(namespace, payload, options):
     """Run the student's train_one_epoch once on a reference model with every step observed.
 
-    payload: weights, batches [(x, y)], lr, momentum, seed (for the stale gradients).
+    payload: weights, images, labels, batch_size, lr, momentum, seed (for the stale gradients).
     The model starts in eval mode with stale gradients, so that a loop that forgets
     model.train() or zeroes the gradients only after step shows it.
     """
@@ -207,7 +253,7 @@ def train_probe(namespace, payload, options):
     for parameter in model.parameters():
         parameter.grad = torch.randn(parameter.shape, generator=generator)
     log: list = []
-    loader = ProbeLoader(payload["batches"], log)
+    loader = _probe_loader(payload, log)
     lr, momentum = float(payload["lr"]), float(payload["momentum"])
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     _count_calls(optimizer, "zero_grad", log, "zero_grad")
@@ -235,13 +281,13 @@ def train_probe(namespace, payload, options):
 def evaluate_probe(namespace, payload, options):
     """Run the student's evaluate once on a reference model, observing mode, gradients and passes.
 
-    payload: weights, batches [(x, y)], start_mode "train" or "eval".
+    payload: weights, images, labels, batch_size, start_mode "train" or "eval".
     """
     evaluate = _student(namespace, "evaluate")
     model = _reference(payload["weights"])
     model.train(payload.get("start_mode", "train") == "train")
     log: list = []
-    loader = ProbeLoader(payload["batches"], log)
+    loader = _probe_loader(payload, log)
     _log_forwards(model, log)
 
     returned = evaluate(model, loader)
@@ -275,25 +321,6 @@ def feature_maps_probe(namespace, payload, options):
 
 # ----- the accuracy gate --------------------------------------------------------------------
 
-class ShuffledBatches:
-    """A seeded, reshuffled-every-pass loader over in-memory tensors (cheap per batch)."""
-
-    def __init__(self, images, labels, batch_size: int, seed: int):
-        self.images, self.labels, self.batch_size = images, labels, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self.passes = 0
-
-    def __len__(self):
-        return (len(self.labels) + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self):
-        self.passes += 1
-        order = torch.randperm(len(self.labels), generator=self.generator)
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            yield self.images[index], self.labels[index]
-
-
 class RecordingLoss(nn.CrossEntropyLoss):
     """Cross-entropy that remembers each value it computed (for the loss curve)."""
 
@@ -311,16 +338,7 @@ def load_training_set(data_dir: str, samples: int) -> tuple[torch.Tensor, torch.
     """The first ``samples`` training images, normalised, as (N, 1, 28, 28) float32 and (N,) int64."""
     images = np.load(os.path.join(data_dir, "train-images.npy"), allow_pickle=False)[:samples]
     labels = np.load(os.path.join(data_dir, "train-labels.npy"), allow_pickle=False)[:samples]
-    x = torch.from_numpy(images.astype(np.float32)).div_(255.0).sub_(MNIST_MEAN).div_(MNIST_STD)
-    return x.unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
-
-
-def make_optimizer(model, name: str, learning_rate: float, momentum: float):
-    if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum)
-    if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=learning_rate)
-    raise ValueError(f"unknown optimizer {name!r} in [training] of grading.toml")
+    return normalise(torch.from_numpy(np.ascontiguousarray(images))), torch.from_numpy(labels.astype(np.int64))
 
 
 def _downsample(values: list[float], points: int) -> list[float]:
@@ -335,15 +353,16 @@ def _downsample(values: list[float], points: int) -> list[float]:
 def train_budget(namespace, payload, options):
     """Train a reference-architecture model with the student's train_one_epoch under the budget.
 
-    payload: seed, epochs, batch_size, train_samples, optimizer, learning_rate, momentum; threads (default 1).
-    The grader measures test accuracy from the returned weights; the worker never sees the test set.
+    payload: weights (the start), orders (epochs, train_samples) int64 (the batch order of each pass),
+    batch_size, train_samples, optimizer, learning_rate, momentum, threads. The grader draws the start
+    and the orders from a secret seed and replays the contract's loop on them; it compares the weights
+    returned here with its replay and measures test accuracy itself (the worker never sees the test set).
     """
     train_one_epoch = _student(namespace, "train_one_epoch")
-    seed = int(payload["seed"])
     images, labels = load_training_set(options.data_dir, int(payload["train_samples"]))
-    loader = ShuffledBatches(images, labels, int(payload["batch_size"]), seed)
-    torch.manual_seed(seed)
-    model = ReferenceCNN()
+    orders = payload["orders"]
+    loader = Batches(images, labels, int(payload["batch_size"]), [], orders=list(orders))
+    model = _reference(payload["weights"])
     optimizer = make_optimizer(model, str(payload["optimizer"]), float(payload["learning_rate"]),
                                float(payload["momentum"]))
     steps = [0]
@@ -356,11 +375,16 @@ def train_budget(namespace, payload, options):
     optimizer.step = counted_step
     criterion = RecordingLoss()
     returned, seconds = [], []
-    # Threads: the worker's, set once from grading.toml's [sandbox] torch_threads (one by default).
-    for _ in range(int(payload["epochs"])):
-        started = time.perf_counter()
-        returned.append(train_one_epoch(model, loader, criterion, optimizer))
-        seconds.append(time.perf_counter() - started)
+    # The replay's thread count: floating-point sums, hence the weights, depend on it.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(payload.get("threads", threads)))
+    try:
+        for _ in range(len(orders)):
+            started = time.perf_counter()
+            returned.append(train_one_epoch(model, loader, criterion, optimizer))
+            seconds.append(time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(threads)
     return {
         "weights": _snapshot(model),
         "returned": returned,
@@ -384,6 +408,7 @@ def _warm_up() -> None:
 _warm_up()
 
 TASKS = {
+    "call_table": call_table,
     "inspect_simple_cnn": inspect_simple_cnn,
     "train_probe": train_probe,
     "evaluate_probe": evaluate_probe,
