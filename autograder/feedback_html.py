@@ -30,7 +30,8 @@ import jinja2
 import markupsafe
 
 from . import feedback_figures as figures
-from .results import HIDDEN_FAILURE_TEXT
+from .results import HIDDEN_FAILURE_TEXT, OUTPUT_LIMIT, listed_problems
+from .textsafe import clip, scrub
 
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -63,7 +64,7 @@ def write_feedback(out_dir: Path) -> Path:
     page that says so instead of an error that would end the grade.
     """
     out_dir = Path(out_dir)
-    data = json.loads((out_dir / "feedback.json").read_text(encoding="utf-8"))
+    data = scrub(json.loads((out_dir / "feedback.json").read_text(encoding="utf-8")))  # "\ud800" escapes too
     try:
         page = render_feedback(data)
     except Exception as error:  # a bug of the report's own: the student still gets a page
@@ -71,7 +72,7 @@ def write_feedback(out_dir: Path) -> Path:
     path = out_dir / "feedback.html"
     handle, temporary = tempfile.mkstemp(dir=out_dir, prefix=".feedback.html.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", errors="replace") as stream:
             stream.write(page)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
@@ -109,28 +110,28 @@ def _report_view(data: dict) -> dict:
         part["percent"] = _percent(part["score"], part["points"])
         part["seconds"] = timings.get(f"part {part['key']}", sum(t["seconds"] for t in part["tests"]))
     return {
-        "submission": PurePath(str(data.get("submission", ""))).name,
+        "submission": clip(PurePath(str(data.get("submission", ""))).name, 200),
         "score": float(data.get("score", 0.0)), "max_score": float(data.get("max_score", 0.0)),
         "percent": _percent(data.get("score", 0.0), data.get("max_score", 0.0)),
         "execution_time": float(data.get("execution_time", 0.0)),
         "parts": list(parts.values()),
-        "problems": list(data.get("problems", [])),
+        "problems": listed_problems(list(data.get("problems", []))),
         "missing_protections": list(data.get("missing_protections", [])),
         "timings": [(name, seconds) for name, seconds in timings.items() if not name.startswith("part ")],
     }
 
 
 def _test_view(raw: dict) -> dict:
-    view = {"name": raw["name"], "score": float(raw.get("score", 0.0)), "max_score": float(raw["max_score"]),
+    view = {"name": clip(raw["name"], 300), "score": float(raw.get("score", 0.0)), "max_score": float(raw["max_score"]),
             "passed": bool(raw.get("passed")), "hidden": bool(raw.get("hidden")),
             "seconds": float(raw.get("seconds", 0.0)), "summary": "", "details": "", "output": "", "figures": []}
     if view["hidden"]:  # whatever else the data holds, a hidden test says only this
         view["summary"] = "" if view["passed"] else HIDDEN_FAILURE_TEXT
         return view
     if not view["passed"]:  # a passed test's ✔ and score say it all
-        view["summary"] = raw.get("summary") or "This test did not pass."
-        view["details"] = (raw.get("details") or "") if raw.get("show_details", True) else ""
-        view["output"] = (raw.get("student_output") or "").strip()[:2000]
+        view["summary"] = clip(raw.get("summary") or "This test did not pass.")
+        view["details"] = clip(raw.get("details") or "") if raw.get("show_details", True) else ""
+        view["output"] = clip(raw.get("student_output") or "", OUTPUT_LIMIT).strip()
     view["figures"] = _figures(raw.get("attachments") or {})
     return view
 
@@ -142,7 +143,7 @@ def _figures(attachments: dict) -> list[dict]:
         for value in values if isinstance(values, list) and key == "feature_maps" else [values]:
             if value is None:
                 continue
-            title = value.get("title") if isinstance(value, dict) and isinstance(value.get("title"), str) else caption
+            title = clip(value["title"], 300) if isinstance(value, dict) and isinstance(value.get("title"), str) else caption
             try:
                 drawn.append({"caption": title, "uri": draw(value), "key": key})
             except Exception:  # bad figure data must not cost the student the whole report

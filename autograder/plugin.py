@@ -35,7 +35,7 @@ class GradingPlugin:
         store = self._attachments.setdefault(request.node.nodeid, {})
 
         def attach(key: str, value) -> None:
-            store[key] = _json_safe(value)
+            store.update(_json_safe({key: value}))  # a cut array adds f"{key}_shape": its real shape
 
         return attach
 
@@ -158,16 +158,11 @@ def _name_of(item) -> str:
 
 
 def _json_safe(value):
-    """Attachments as strict JSON: tensors to lists, NaN and infinities to None."""
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+    """Attachments as strict, bounded JSON (tensors to lists cut to a figure's size, NaN to None):
+    a student's huge wrong map must not become a huge feedback.json."""
+    from .attachments import json_safe
+
+    return json_safe(value)
 
 
 def session_fixtures(plugin: GradingPlugin) -> types.ModuleType:

@@ -89,7 +89,7 @@ def export_solutions(notebook: Path, out: Path) -> Path:
     if missing so that ``import solutions.cnn_week1`` works from the repository root.
     """
     notebook, out = Path(notebook), Path(out)
-    submission = extract(notebook)
+    submission = extract(notebook, locked_imports=False)  # the source notebook is the lock
     if submission.kind != "notebook" or submission.problems:
         raise ReleaseError(f"cannot export solutions from {notebook}: " + " ".join(submission.problems))
     header = SOLUTIONS_HEADER.format(assignment=ASSIGNMENT, notebook=notebook.name)

@@ -1,12 +1,19 @@
 """Grading results as data, and their one conversion to Gradescope's results.json."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .textsafe import clip, dumps, fit, json_size
+
+RESULTS_MAX_BYTES = 1_000_000  # results.json, whatever the submission printed or raised
+FEEDBACK_MAX_BYTES = 4_000_000  # feedback.json, figure data included
+MAX_PROBLEMS = 20  # problems listed about one submission; the rest are counted
+OUTPUT_LIMIT = 2000  # characters of what the student's code printed, per test
+INDENTED_UP_TO = 200_000  # characters of compact JSON
+FIELD_LIMIT = 25_000  # any one string field; fields are built smaller, this only catches the rest
 HIDDEN_FAILURE_TEXT = "This hidden test did not pass. Its inputs and expected values are not shown."
 
 
@@ -41,11 +48,12 @@ class TestResult:
             return "Passed."
         if self.hidden:
             return HIDDEN_FAILURE_TEXT
-        text = self.summary
+        text = clip(self.summary)
         if self.details and self.show_details:
-            text += f"\n\n{self.details}"
-        if self.student_output.strip():
-            text += f"\n\nYour code printed:\n{self.student_output.strip()[:2000]}"
+            text += f"\n\n{clip(self.details)}"
+        printed = clip(self.student_output, OUTPUT_LIMIT).strip()
+        if printed:
+            text += f"\n\nYour code printed:\n{printed}"
         return text
 
 
@@ -76,13 +84,15 @@ class SubmissionResult:
     def general_output(self) -> str:
         lines = [f"Score: {self.score:g} / {self.max_score:g}"]
         if self.problems:
-            lines += ["", "Problems with the submission:"] + [f"- {problem}" for problem in self.problems]
+            lines += ["", "Problems with the submission:"]
+            lines += [f"- {problem}" for problem in listed_problems(self.problems)]
         if self.missing_protections:
             lines += ["", "Note: this grading run lacked " + "; ".join(self.missing_protections) + "."]
         return "\n".join(lines)
 
     def to_gradescope(self) -> dict:
-        return {
+        """Gradescope's results.json, every string bounded so that it stays under RESULTS_MAX_BYTES."""
+        return fit({
             "score": self.score,
             "max_score": self.max_score,
             "execution_time": round(self.execution_time, 2),
@@ -95,7 +105,7 @@ class SubmissionResult:
                  "tags": [test.part]}
                 for test in self.tests
             ],
-        }
+        }, RESULTS_MAX_BYTES, limit=FIELD_LIMIT)
 
     def to_feedback_data(self) -> dict:
         """Everything the HTML feedback report needs (results.json stays pure Gradescope)."""
@@ -106,7 +116,30 @@ class SubmissionResult:
             raw["score"] = test.score
             if test.hidden:  # hidden tests keep their secrets in every output
                 raw.update(summary="", details=None, student_output="", attachments={})
-        return data
+            else:
+                raw.update(summary=clip(test.summary), details=test.details and clip(test.details),
+                           student_output=clip(test.student_output, OUTPUT_LIMIT))
+        data["problems"] = listed_problems(self.problems)
+        return _drop_largest_attachments(fit(data, FEEDBACK_MAX_BYTES, limit=FIELD_LIMIT), FEEDBACK_MAX_BYTES)
+
+
+def listed_problems(problems: list[str]) -> list[str]:
+    """At most MAX_PROBLEMS problems, each bounded, and how many more there were."""
+    listed = [clip(problem, 1000) for problem in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        listed.append(f"... and {len(problems) - MAX_PROBLEMS} more problems of the same kinds.")
+    return listed
+
+
+def _drop_largest_attachments(data: dict, max_bytes: int) -> dict:
+    """Figure data of the biggest attachments replaced by a note until the data fits ``max_bytes``."""
+    excess = json_size(data) - max_bytes
+    for raw in sorted(data["tests"], key=lambda raw: json_size(raw["attachments"]), reverse=True):
+        if excess <= 0 or not raw["attachments"]:
+            break
+        excess -= json_size(raw["attachments"])
+        raw["attachments"] = {"dropped": "The figure data was too large to keep."}
+    return data
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -114,8 +147,12 @@ def write_json_atomic(path: Path, data: dict) -> None:
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, ensure_ascii=False, allow_nan=False)
+        text = dumps(data)
+        if len(text) < INDENTED_UP_TO:  # small files indented for people to read; big ones stay compact
+            text = dumps(data, indent=2)
+        # errors="replace": a lone surrogate that reached this far becomes "?", not a crash
+        with os.fdopen(handle, "w", encoding="utf-8", errors="replace") as stream:
+            stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for the course staff to read

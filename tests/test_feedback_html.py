@@ -318,3 +318,23 @@ def test_a_report_that_cannot_be_drawn_still_gives_the_student_a_page(tmp_path):
     assert "Your score: 3 / 100" in page and "could not be drawn (AttributeError)" in page and "<b>" not in page
     with pytest.raises(FileNotFoundError):
         write_feedback(tmp_path / "missing")
+
+
+def test_hostile_feedback_data_gives_a_bounded_page_with_the_real_shape(tmp_path):
+    """Megabyte messages, lone surrogates (also as JSON escapes) and a thinned 3000×3000 map."""
+    import torch
+
+    from autograder.attachments import json_safe
+
+    maps = json_safe({"feature_maps": {"input": torch.zeros(6, 6), "expected": torch.zeros(4, 4),
+                                       "yours": torch.ones(3000, 3000), "title": "demo"}})
+    data = {"submission": "s\ud800.ipynb", "parts": {"p": ["Part", 1.0]}, "score": 0.0, "max_score": 1.0,
+            "problems": ["p\ud800" * 1000] * 1000, "tests": [
+                {"name": "t", "part": "p", "max_score": 1.0, "score": 0.0, "passed": False, "hidden": False,
+                 "summary": "E" * 4_000_000, "details": "\ud800" * 10, "student_output": "x" * 1_000_000,
+                 "attachments": maps}]}
+    (tmp_path / "feedback.json").write_text(json.dumps(data), encoding="utf-8")  # "\ud800" as escapes
+    page = write_feedback(tmp_path).read_text(encoding="utf-8")
+    assert len(page) < 200_000 and "characters cut" in page and "\ufffd" in page
+    assert len(_png_images(page)) == 1 and "could not be drawn" not in page
+    assert maps["feature_maps"]["yours_shape"] == [3000, 3000]

@@ -4,7 +4,10 @@ import json
 import pytest
 
 from autograder.plugin import split_points
-from autograder.results import HIDDEN_FAILURE_TEXT, SubmissionResult, TestResult, write_json_atomic
+from autograder.report import summary
+from autograder.results import (FEEDBACK_MAX_BYTES, HIDDEN_FAILURE_TEXT, RESULTS_MAX_BYTES, SubmissionResult,
+                                TestResult, write_json_atomic)
+from autograder.textsafe import clip, for_terminal, scrub
 
 
 @pytest.mark.parametrize("points, weights", [(10, [1, 1, 1]), (30, [1, 1, 1, 1, 2, 4, 1, 4, 1]),
@@ -50,3 +53,103 @@ def test_atomic_write_leaves_only_the_finished_file(tmp_path):
     with pytest.raises(ValueError):  # NaN is not JSON: nothing half-written is left behind
         write_json_atomic(tmp_path / "results.json", {"score": float("nan")})
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+# ----- whatever a submission does, the outputs stay bounded, valid and inert --------------------
+
+ESCAPES = "\x1b[2J\x1b[31mred\x1b]0;owned title\x07\x1b]8;;http://x\x1b\\link\u202e\x9b1m\x07\x08"
+HUGE_TYPE = "E" * 4_000_000
+
+
+def _hostile_result(tests=60, problems=100_000, with_figures=3):
+    import torch
+
+    from autograder.attachments import json_safe
+
+    attachments = json_safe({"feature_maps": {"input": torch.zeros(28, 28), "expected": torch.zeros(28, 28),
+                                              "yours": torch.full((3000, 3000), 1.5), "title": "demo"},
+                             "loss_curve": [0.5] * 1_000_000})
+    summary, details = f"`f` raised {HUGE_TYPE}\ud800: {ESCAPES}", "d" * 3_000_000
+    output, problem = "printed\ud800" * 500_000, f"\ud800{ESCAPES}" + "x" * 10_000
+    results = [TestResult(name=f"t{i} {ESCAPES}\ud800", part="pooling", max_score=1, passed=False,
+                          summary=summary, details=details, student_output=output,
+                          attachments=attachments if i < with_figures else {})
+               for i in range(tests)]
+    return SubmissionResult(f"sub{ESCAPES}\udfff.ipynb", "notebook", results, parts={"pooling": ("Pooling", tests)},
+                            problems=[problem] * problems)
+
+
+def test_hostile_strings_and_huge_maps_keep_the_json_files_small_and_valid(tmp_path):
+    result = _hostile_result()
+    write_json_atomic(tmp_path / "results.json", result.to_gradescope())
+    write_json_atomic(tmp_path / "feedback.json", result.to_feedback_data())
+    results, feedback = (tmp_path / "results.json").read_bytes(), (tmp_path / "feedback.json").read_bytes()
+    assert len(results) <= RESULTS_MAX_BYTES and len(feedback) <= FEEDBACK_MAX_BYTES
+    data, report = json.loads(results.decode("utf-8")), json.loads(feedback.decode("utf-8"))  # strict UTF-8
+    assert data["score"] == 0 and len(data["tests"]) == 60 and "characters cut" in data["tests"][0]["output"]
+    assert "more problems" in data["output"] and "\ufffd" in data["output"]
+    kept = [test["attachments"] for test in report["tests"] if "feature_maps" in test["attachments"]]
+    assert len(kept) == 3
+    maps = kept[0]["feature_maps"]
+    assert maps["yours_shape"] == [3000, 3000] and len(maps["yours"]) <= 64 and len(maps["yours"][0]) <= 64
+    assert len(kept[0]["loss_curve"]) <= 2048
+
+
+def test_too_many_big_attachments_are_dropped_not_written(tmp_path):
+    import torch
+
+    from autograder.attachments import json_safe
+
+    big = json_safe({"maps": torch.rand(16, 64, 64)})  # within the per-array limit, but ~1 MB of JSON
+    tests = [TestResult(name=f"t{i}", part="p", max_score=1, passed=False, attachments=big) for i in range(5)]
+    result = SubmissionResult("s.ipynb", "notebook", tests, parts={"p": ("P", 5)})
+    write_json_atomic(tmp_path / "feedback.json", result.to_feedback_data())
+    assert (tmp_path / "feedback.json").stat().st_size <= FEEDBACK_MAX_BYTES
+    kept = json.loads((tmp_path / "feedback.json").read_text())["tests"]
+    assert any("maps" in test["attachments"] for test in kept)
+    assert any(test["attachments"].get("dropped") for test in kept)
+
+
+def test_terminal_report_is_bounded_and_has_no_escapes():
+    text = summary(_hostile_result(tests=3, problems=50), colour=False)
+    assert len(text) < 60_000
+    assert not any(char in text for char in "\x1b\x07\x08\x9b\u202e\ud800")
+    assert "red" in text and "owned title" not in text
+
+
+def test_a_surrogate_reaching_the_writer_is_replaced_not_a_crash(tmp_path):
+    write_json_atomic(tmp_path / "x.json", {"text": "a\ud800b"})
+    assert json.loads((tmp_path / "x.json").read_text(encoding="utf-8")) == {"text": "a?b"}
+
+
+@pytest.mark.parametrize("text, cleaned", [
+    ("plain\ttext\nnext line", "plain\ttext\nnext line"),
+    ("\x1b[1;31mbold red\x1b[0m", "bold red"),
+    ("before\x1b]0;window title\x07after", "beforeafter"),
+    ("before\x1b]8;;http://example.com\x1b\\after", "beforeafter"),
+    ("a\x00b\x7fc\x9b1md\u202ee\r", "abcde"),
+])
+def test_terminal_text_loses_every_escape(text, cleaned):
+    assert for_terminal(text) == cleaned
+
+
+def test_clip_bounds_and_repairs():
+    assert clip("x" * 10, 4) == "xxxx… [6 more characters cut]"
+    assert clip("ok\ud800") == "ok\ufffd"
+    assert clip(10 ** 5000) .startswith("<unprintable int")
+    assert scrub({"k\udfff": [float("nan"), 10 ** 5000, 2, "s\ud800"]}) == {"k\ufffd": [None, None, 2, "s\ufffd"]}
+
+
+def test_attachments_are_cut_to_figure_size_with_their_shape_kept():
+    import numpy as np
+    import torch
+
+    from autograder.attachments import json_safe
+
+    data = json_safe({"small": torch.ones(28, 28), "wide": np.zeros((2, 40, 5000)), "many": torch.zeros(100, 3, 3),
+                      "nested": [[1.0] * 500] * 500, "nan": torch.tensor([float("nan"), 1.0]), "deep": [[[[[[[[[[1]]]]]]]]]]})
+    assert len(data["small"]) == 28 and "small_shape" not in data
+    assert data["wide_shape"] == [2, 40, 5000] and len(data["wide"][0]) == 40 and len(data["wide"][0][0]) <= 64
+    assert data["many_shape"] == [100, 3, 3] and len(data["many"]) == 16
+    assert data["nested_shape"] == [500, 500] and len(data["nested"]) <= 64 and len(data["nested"][0]) <= 64
+    assert data["nan"] == [None, 1.0] and json.dumps(data, allow_nan=False)
