@@ -83,6 +83,8 @@ def build_gradescope_zip(config: GradingConfig, zip_path: Path, with_mnist: bool
         "requirements.txt": pinned_requirements(kit_root),
         "grading.toml": Path(config.path),
         f"source/{ASSIGNMENT}/mnist_data.py": kit_root / "source" / ASSIGNMENT / "mnist_data.py",
+        # the locked import cell is restored from the release, as nbgrader does
+        f"release/{ASSIGNMENT}/{ASSIGNMENT}.ipynb": kit_root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
     }
     package = kit_root / "autograder"
     for path in sorted(package.rglob("*")):

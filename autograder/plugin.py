@@ -7,7 +7,6 @@ pytest's report, which would show the hidden test's source.
 """
 from __future__ import annotations
 
-import math
 import types
 
 import pytest

@@ -24,7 +24,7 @@ from collections import deque
 from .config import GradingConfig
 from .contract import IMPORT_CELL_ID
 from .dependencies import units_for
-from .extract import WHOLE_FILE_ID, Submission
+from .extract import Submission, is_file_unit
 from .failures import HostFault, StudentFailure
 try:  # TEMP until rules.py lands
     from .rules import manual_rule_violations
@@ -32,6 +32,7 @@ except ImportError:
     def manual_rule_violations(source, no_pad):
         return []
 from .runtime import wire
+from .textsafe import clip
 from .sandbox import ForkServer, Protections, WorkerHandle
 
 MANUAL_WATCHES = ("manual", "manual_no_pad")
@@ -189,10 +190,8 @@ class WorkerSession:
         return reply.get("value")
 
     def cell_source(self, name: str) -> str | None:
-        for cell in self.submission.cells:
-            if cell.grade_id == name:
-                return cell.source
-        return None
+        """The code that defines ``name``: its notebook cell, or the whole .py file."""
+        return self.submission.source_of(name)
 
     # ----- loading ---------------------------------------------------------------------------
 
@@ -224,7 +223,7 @@ class WorkerSession:
                 continue  # the instructor's locked cell
             problems = manual_rule_violations(dict(self._units)[grade_id], no_pad=restrict == "manual_no_pad")
             if problems:
-                place = "your file" if grade_id.startswith(WHOLE_FILE_ID) else f"the cell {grade_id}"
+                place = _place(grade_id)
                 raise StudentFailure("forbidden", f"{target} cannot be graded: {place} breaks the rule of "
                                                   f"this part: {'; '.join(problems)}")
 
@@ -248,7 +247,7 @@ class WorkerSession:
             self.cell_errors[grade_id] = _cell_error_text(grade_id, value["error"])
 
     def _missing_reason(self, name: str) -> str:
-        for grade_id in (name, WHOLE_FILE_ID):
+        for grade_id in [name, *(key for key in self.cell_errors if is_file_unit(key))]:
             if grade_id in self.cell_errors:
                 return f"`{name}` could not be graded: {self.cell_errors[grade_id]}"
         for problem in self.submission.problems:
@@ -333,14 +332,14 @@ class WorkerSession:
 
 
 def _check_reply(reply: dict, what: str) -> dict:
-    output = str(reply.get("output") or "")
+    output = clip(str(reply.get("output") or ""))
     if reply.get("ok") is True:
         return reply
     error = reply.get("error")
     if not isinstance(error, dict):
         raise StudentFailure("bad_reply", f"{what} sent back a malformed reply.", output=output)
     kind = str(error.get("kind", "exception"))
-    error_type, message = str(error.get("type", "Exception"))[:100], str(error.get("message", ""))[:500]
+    error_type, message = clip(str(error.get("type", "Exception")), 100), clip(str(error.get("message", "")), 500)
     location = _describe_where(error.get("where"))
     if error_type == "ForbiddenRoutine":
         kind, summary = "forbidden", f"{what} called a library routine this part forbids: {message}"
@@ -359,9 +358,8 @@ def _check_reply(reply: dict, what: str) -> dict:
 def _cell_error_text(grade_id: str, error) -> str:
     """Why a cell failed while loading, from the worker's error description."""
     error = error if isinstance(error, dict) else {}
-    place = "your file" if grade_id.startswith(WHOLE_FILE_ID) else f"the cell {grade_id}"
-    message = str(error.get("message", ""))[:500]
-    return (f"{place} raised {str(error.get('type', 'an error'))[:100]}{_describe_where(error.get('where'))}"
+    message = clip(str(error.get("message", "")), 500)
+    return (f"{_place(grade_id)} raised {clip(str(error.get('type', 'an error')), 100)}{_describe_where(error.get('where'))}"
             + (f": {message}" if message else "") + ".")
 
 
@@ -370,8 +368,12 @@ def _describe_where(where) -> str:
     if not isinstance(where, list) or not where:
         return ""
     last = where[-1] if isinstance(where[-1], dict) else {}
-    cell, line, code = last.get("cell"), last.get("line"), str(last.get("code") or "")[:160]
+    cell, line, code = last.get("cell"), last.get("line"), clip(str(last.get("code") or ""), 160)
     if cell is None:
         return ""
-    place = "your file" if str(cell).startswith(WHOLE_FILE_ID) else f"your {str(cell)[:40]} cell"
+    place = "your file" if is_file_unit(str(cell)) else f"your {clip(str(cell), 40)} cell"
     return f" (line {line} of {place}: `{code}`)" if code else f" (line {line} of {place})"
+
+
+def _place(grade_id: str) -> str:
+    return "your file" if is_file_unit(grade_id) else f"the cell {grade_id}"
