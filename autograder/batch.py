@@ -3,7 +3,8 @@
 ``--jobs N`` grading jobs (``job.py``: one process each, torch imported once) grade the submissions
 one after another. Each result is built in a scratch folder and renamed into place whole, then its
 manifest row is written atomically. A row is current only while the submission's SHA-256, the
-grading configuration's digest and the graders' digest all match; a re-run grades the rest.
+grading configuration's digest, the graders' digest and the kit version all match; a re-run grades
+the rest.
 
 Only a finished ``grade()`` is a grade (status ``graded``), and the student's own faults that need no
 grading (no file, not a notebook) are zero rows. Everything else is the grader's or the host's
@@ -83,9 +84,20 @@ def graders_digest(folder: Path = GRADERS_DIR) -> str:
     return digest.hexdigest()
 
 
+def kit_version() -> str:
+    """The kit's release (pyproject.toml's version): bumped when the engine changes how it grades."""
+    import tomllib
+
+    try:
+        return str(tomllib.loads((GRADERS_DIR.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+                   ["project"]["version"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
 def digests(config: GradingConfig) -> dict[str, str]:
     """What besides the submission determines a grade; every row and manifest records it."""
-    return {"config_sha256": config_digest(config), "graders_sha256": graders_digest()}
+    return {"config_sha256": config_digest(config), "graders_sha256": graders_digest(), "kit_version": kit_version()}
 
 
 def manifest_path(course: Course, shard: Shard | None = None) -> Path:
@@ -117,6 +129,43 @@ def check_students(course: Course, students: list[str]) -> None:
             lines.append(f"{student!r} has no submission in {course.submitted}"
                          + (f" (did you mean {', '.join(close)}?)" if close else ""))
         raise UnknownStudents("; ".join(lines) + "; nothing was graded")
+
+
+def drop_rows(course: Course, students: list[str]) -> list[Path]:
+    """Remove the rows of students who no longer have a submission folder (a withdrawn student, a row
+    left by an older kit) from every manifest, shards included, and their kit result folders. Returns
+    the manifests changed. Refused, with nothing changed, for a student who still has a submission
+    (the next run would grade them again) or who has no row anywhere."""
+    manifests = sorted(course.autograded.glob("manifest*.json"))
+    rows = {path: json.loads(path.read_text(encoding="utf-8")) for path in manifests}
+    problems = []
+    for student in students:
+        if course.submission_dir(student).is_dir():
+            problems.append(f"{student!r} still has a submission in {course.submission_dir(student)}: move that "
+                            "folder out of submitted/ first, or grade-all grades it again")
+        elif not any(student in manifest.get("students", {}) for manifest in rows.values()):
+            known = sorted({s for manifest in rows.values() for s in manifest.get("students", {})})
+            close = difflib.get_close_matches(student, known, n=3, cutoff=0.6)
+            problems.append(f"{student!r} has no row in {course.autograded}"
+                            + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    if problems:
+        raise UnknownStudents("; ".join(problems) + "; nothing was dropped")
+    changed = []
+    for path in manifests:
+        with _locked(path):
+            manifest = json.loads(path.read_text(encoding="utf-8"))  # again, under the lock
+            if any(student in manifest.get("students", {}) for student in students):
+                for student in students:
+                    manifest["students"].pop(student, None)
+                write_json_atomic(path, manifest)
+                changed.append(path)
+    for student in students:
+        shutil.rmtree(course.graded_dir(student), ignore_errors=True)
+        try:
+            course.graded_dir(student).parent.rmdir()
+        except OSError:
+            pass
+    return changed
 
 
 def current(course: Course, student: str, row: dict | None, sha: str, keys: dict[str, str]) -> bool:

@@ -101,10 +101,18 @@ def _collect(args) -> int:
 
 
 def _grade_all(args) -> int:
-    from .batch import UnknownStudents, error_report, grade_all
+    from .batch import UnknownStudents, drop_rows, error_report, grade_all
     from .shard import ShardError, parse_shard
 
     config = load_config(args.config)
+    if args.drop:
+        try:
+            changed = drop_rows(_course(args), args.drop)
+        except (RuntimeError, UnknownStudents) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"dropped {', '.join(args.drop)} from {', '.join(path.name for path in changed)}")
+        return 0
     if args.part and args.part not in config.parts:
         print(f"error: --part must be one of {', '.join(config.parts)}", file=sys.stderr)
         return 2
@@ -153,14 +161,22 @@ def _export(args) -> int:
 
     exported = export_grades(_course(args), load_config(args.config), Path(args.out) if args.out else None,
                              db_url=args.db_url, to_nbgrader=not args.no_nbgrader)
-    print(f"Wrote {exported.csv} ({len(exported.rows)} students) and per-student files in {exported.folder}")
+    graded = len(exported.rows) - len(exported.missing)
+    print(f"Wrote {exported.csv} ({graded} of {len(exported.rows)} students with a grade) and per-student files "
+          f"in {exported.folder}")
     if exported.gradebook:
         print(f"nbgrader gradebook updated: {exported.gradebook}")
-    if exported.ungraded:
-        print(f"warning: {len(exported.ungraded)} submission(s) not graded yet (run grade-all): "
-              + ", ".join(exported.ungraded), file=sys.stderr)
-        return 1
-    return 0
+    for student in exported.phantoms:
+        print(f"warning: {student} has a row in {_course(args).manifest} but no submission folder: left out "
+              f"(remove the row with grade-all --drop {student})", file=sys.stderr)
+    if exported.missing:
+        print(f"error: {len(exported.missing)} student(s) have NO grade (exported with empty score cells, not 0; "
+              "see status and reason in grades.csv):", file=sys.stderr)
+        for student, reason in exported.missing.items():
+            print(f"  {student}: {reason}", file=sys.stderr)
+    if exported.complete or args.allow_missing:
+        return 0
+    return 1
 
 
 def _stats(args) -> int:
@@ -263,8 +279,9 @@ result folders as usual; on a shared file system the shards can run side by side
 GRADE_ALL_HELP = """\
 Grade each submission into the kit's graded folder (results.json, feedback.json, feedback.html),
 --jobs grading processes at a time; each imports torch once and grades submission after
-submission. The manifest keeps one row per student with the submission's SHA-256 and the digests
-of the grading settings and graders: a re-run grades only what is missing, changed or not graded.
+submission. The manifest keeps one row per student with the submission's SHA-256, the digests
+of the grading settings (not the due date or late policy, not [data] mnist_dir) and graders, and the
+kit version: a re-run grades only what is missing, changed or not graded.
 
 Ctrl-C, SIGTERM and SIGHUP stop cleanly: running grades are killed (with everything they started),
 finished ones kept; run again to resume (exit 128 + the signal, 130 for Ctrl-C). A submission that
@@ -278,7 +295,8 @@ and the next run retries it.
 MERGE_HELP = """\
 Combine the shard manifests written by grade-all --shard I/N into the one manifest that export
 and stats read. Refuses (exit 2, nothing written) when a shard is missing, or when shards were
-graded for another assignment or under other grading settings or graders than the current ones.
+graded for another assignment or under other grading settings, graders or kit version than the
+current ones (a different [data] mnist_dir, due date or late policy does not count).
 
 """ + SHARD_EXAMPLES
 
@@ -341,6 +359,9 @@ def _class_commands(commands) -> None:
     grade_all.add_argument("--select", default=None, metavar="EXPR",
                            help="with --part: a pytest -k expression narrowing the re-graded tests (default: the part key)")
     grade_all.add_argument("--force", action="store_true", help="re-grade everything, changed or not")
+    grade_all.add_argument("--drop", action="append", metavar="ID",
+                           help="grade nothing; remove the row and kit results of a student whose submission folder "
+                                "is gone (withdrawn, or a row of an older kit), from every manifest; repeatable")
     grade_all.add_argument("--shard", default=None, metavar="I/N",
                            help="grade only shard I of N (numbered from 1: 1/4 … 4/4) into its own manifest; "
                                 "combine the shards with `merge` (see above)")
@@ -359,13 +380,18 @@ def _class_commands(commands) -> None:
         "export", help="write the CSV gradebook and per-student files, and fill nbgrader's gradebook",
         description="Write OUT/grades.csv (student id, per-part scores, total, max, late flag, days late, penalty, "
                     "final score, submission time, status, reason; the late policy of grading.toml applied to "
-                    "timestamp.txt), copy each student's results.json and feedback.html to OUT/<student>/, and "
+                    "timestamp.txt; a student with no grade -- a grader or host fault, a row older than the "
+                    "submission or the settings, no row yet -- gets empty score cells and the reason, never 0, "
+                    "and export exits 1 listing them), copy each student's results.json and feedback.html to OUT/<student>/, and "
                     "write the same scores (and the late penalty) into nbgrader's gradebook database so that "
                     "`nbgrader export` and formgrader show them.")
     export.add_argument("--out", default=None, metavar="DIR", help="export folder (default: export/cnn_week1/ in the course)")
     export.add_argument("--db-url", default=None, metavar="URL",
                         help="nbgrader gradebook database (default: sqlite:///<course>/gradebook.db)")
     export.add_argument("--no-nbgrader", action="store_true", help="write only the CSV and files, not the gradebook")
+    export.add_argument("--allow-missing", action="store_true",
+                        help="exit 0 even when some students have no grade (grader or host faults, out-of-date or "
+                             "ungraded rows: exported with empty score cells and the reason, never as 0)")
     export.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
     export.set_defaults(run=_export)
 

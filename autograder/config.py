@@ -115,12 +115,13 @@ class GradingConfig:
 
 
 def grading_digest(config: GradingConfig) -> str:
-    """SHA-256 of the settings that can change a grade (parts, training, sandbox, feedback, data),
-    so that editing the due date or the late policy does not make every result stale."""
+    """SHA-256 of the settings that can change a grade (parts, training, sandbox, feedback), so that
+    editing the due date or the late policy does not make every result stale. ``[data] mnist_dir`` is
+    left out: it says where this host keeps MNIST, not what is graded (a wrong one is a host fault,
+    never a score), so moving the files neither forces re-grades nor splits shards graded elsewhere."""
     relevant = {"parts": {key: asdict(part) for key, part in config.parts.items()},
                 "training": asdict(config.training), "sandbox": asdict(config.sandbox),
-                "feedback": {**asdict(config.feedback), "hidden_tests": sorted(config.feedback.hidden_tests)},
-                "data": {"mnist_dir": config.mnist_dir}}
+                "feedback": {**asdict(config.feedback), "hidden_tests": sorted(config.feedback.hidden_tests)}}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 

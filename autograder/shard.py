@@ -91,4 +91,5 @@ def merge_manifests(folder: Path, digests: dict[str, str], assignment: str, coun
             "students": dict(sorted(students.items()))}
 
 
-_WHAT = {"config_sha256": "grading configuration", "graders_sha256": "version of the graders"}
+_WHAT = {"config_sha256": "grading configuration", "graders_sha256": "version of the graders",
+         "kit_version": "kit version"}

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from autograder.batch import (NOT_NOTEBOOK, UnknownStudents, _merge_part, digests, error_report, grade_all,
-                              load_manifest, plan)
+from autograder.batch import (NOT_NOTEBOOK, UnknownStudents, _merge_part, digests, drop_rows, error_report,
+                              grade_all, load_manifest, plan)
 from autograder.config import load_config
 from autograder.layout import Course, sha256_file
 from autograder.progress import Progress
@@ -41,11 +41,16 @@ def test_plan_grades_only_missing_or_changed(tmp_path):
     manifest["students"]["fay"]["status"] = "error"  # a host fault: never a grade, retried
     manifest["students"]["gus"]["status"] = "crashed"  # a zero row of older kits for a grader crash: retried
     manifest["students"]["hal"]["graders_sha256"] = "other graders"
+    manifest["students"]["ivy"] = {**manifest["students"]["ann"], "kit_version": "0.0.1"}  # an older kit's grade
+    (course.submission_dir("ivy")).mkdir(parents=True)
+    (course.submission_dir("ivy") / "cnn_week1.ipynb").write_bytes(b"ann")
+    (course.graded_dir("ivy")).mkdir(parents=True)
+    (course.graded_dir("ivy") / "results.json").write_text("{}")
     tasks, skipped = plan(course, config, manifest=manifest)
-    assert sorted(task.student for task in tasks) == ["ben", "cat", "dan", "eve", "fay", "gus", "hal"]
+    assert sorted(task.student for task in tasks) == ["ben", "cat", "dan", "eve", "fay", "gus", "hal", "ivy"]
     assert skipped == ["ann"]
     tasks, skipped = plan(course, config, manifest=manifest, force=True)
-    assert len(tasks) == 8 and not skipped
+    assert len(tasks) == 9 and not skipped
 
 
 def test_a_part_is_merged_only_into_a_finished_grade_of_the_same_file(tmp_path):
@@ -133,3 +138,21 @@ def test_regrading_one_part_keeps_the_other_parts(tmp_path):
     merged = json.loads((tmp_path / "work" / "results.json").read_text())
     assert [(t["name"], t["score"]) for t in merged["tests"]] == [("a", 10), ("b", 10), ("c", 20)]
     assert merged["score"] == 40 and merged["output"].startswith("Score: 40 / 40")
+
+
+def test_a_row_is_dropped_only_for_a_student_whose_submission_is_gone(tmp_path):
+    """--drop removes a withdrawn student's row from every manifest (a merge must not bring it back)."""
+    course = _course(tmp_path, {"ann": ("cnn_week1.ipynb", b"{}")})
+    course.autograded.mkdir(parents=True)
+    rows = {"ann": {"status": "graded"}, "gone": {"status": "graded"}}
+    write_json_atomic(course.manifest, {"students": rows})
+    write_json_atomic(course.autograded / "manifest.shard-1-of-2.json", {"students": {"gone": {}}})
+    (course.graded_dir("gone")).mkdir(parents=True)
+    with pytest.raises(UnknownStudents, match="still has a submission"):
+        drop_rows(course, ["ann", "gone"])
+    with pytest.raises(UnknownStudents, match="did you mean gone"):
+        drop_rows(course, ["gome"])
+    assert json.loads(course.manifest.read_text())["students"] == rows  # refused: nothing changed
+    assert len(drop_rows(course, ["gone"])) == 2
+    assert list(load_manifest(course)["students"]) == ["ann"] and not (course.autograded / "gone").exists()
+    assert json.loads((course.autograded / "manifest.shard-1-of-2.json").read_text())["students"] == {}

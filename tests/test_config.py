@@ -8,8 +8,11 @@ import pytest
 
 from autograder.config import (KIT_ROOT, Assignment, ConfigError, Feedback, Sandbox, Training, grading_digest,
                                load_config, validate_hidden_tests)
+from autograder.batch import digests
 from autograder.contract import PARTS
 from autograder.grader_names import grader_test_names
+from autograder.results import write_json_atomic
+from autograder.shard import merge_manifests
 
 SHIPPED = (KIT_ROOT / "grading.toml").read_text(encoding="utf-8")
 HIDDEN = "conv2d_single matches PyTorch on random images, kernels, strides and paddings"
@@ -112,6 +115,15 @@ def test_only_grading_settings_change_the_digest(tmp_path):
     assert grading_digest(load_config(later_due)) == shipped
     softer = edited(tmp_path, "late_penalty_per_day = 10.0", "late_penalty_per_day = 5.0")
     assert grading_digest(load_config(softer)) == shipped
+    # where this host keeps MNIST is not a grading setting: no re-grade, and shards graded on hosts
+    # with other paths still merge
+    elsewhere = edited(tmp_path, 'mnist_dir = ""', 'mnist_dir = "/srv/data/mnist"')
+    assert grading_digest(load_config(elsewhere)) == shipped
+    keys = digests(load_config(elsewhere))
+    for index, config in ((1, load_config()), (2, load_config(elsewhere))):
+        write_json_atomic(tmp_path / f"manifest.shard-{index}-of-2.json",
+                          {"assignment": "cnn_week1", **digests(config), "students": {}})
+    assert merge_manifests(tmp_path, keys, "cnn_week1")["config_sha256"] == shipped
     for old, new in (("min_accuracy = 93.0", "min_accuracy = 94.0"), ("points = 30", "points = 20"),
                      ("call_timeout = 10.0", "call_timeout = 12.0"), ('details = "full"', 'details = "summary"')):
         assert grading_digest(load_config(edited(tmp_path, old, new))) != shipped, old

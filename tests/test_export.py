@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder.config import load_config
 import json
 
+from autograder.batch import digests
+from autograder.config import KIT_ROOT, load_config
 from autograder.export import export_grades
-from autograder.layout import Course
+from autograder.layout import Course, sha256_file
 from autograder.results import write_json_atomic
+from autograder.stats import class_stats
 
 
 def nbgrader_export(course_root: Path, db: Path, out: Path) -> dict[str, dict]:
@@ -38,8 +40,9 @@ def _fake_class(root: Path, config) -> Course:
             (folder / "timestamp.txt").write_text(stamp)
         share = score / config.max_score
         parts = {key: round(part.points * share, 4) for key, part in config.parts.items()}
-        manifest["students"][student] = {"status": "graded", "reason": "", "score": score,
-                                         "max_score": config.max_score, "parts": parts}
+        manifest["students"][student] = {"status": "graded", "reason": "", "score": score, "max_score": config.max_score,
+                                         "parts": parts, "sha256": sha256_file(folder / "cnn_week1.ipynb"),
+                                         **digests(config)}
         course.graded_dir(student).mkdir(parents=True)
         write_json_atomic(course.graded_dir(student) / "results.json", {"score": score})
         (course.graded_dir(student) / "feedback.html").write_text(f"<html><body><h1>Your score: {score:g}</h1></body></html>")
@@ -88,3 +91,72 @@ def test_handed_back_files_show_the_exported_score_after_the_late_penalty(tmp_pa
     assert "no late penalty" in (tmp_path / "out" / "ann" / "feedback.html").read_text()
     # the graded originals are untouched: a re-export with another policy starts from the raw score
     assert json.loads((course.graded_dir("ben") / "results.json").read_text()) == {"score": 50.0}
+
+
+def test_students_without_a_grade_are_exported_as_missing_never_as_zero(tmp_path):
+    """An error row, a row older than the submission and a submission with no row have no grade: empty
+    cells and the reason, no handed-back copy of an older result, no auto score in nbgrader, left out
+    of the statistics, and export exits 1. A row with no submission folder is left out everywhere."""
+    config = load_config()
+    course = _fake_class(tmp_path / "course", config)
+    export_grades(course, config, tmp_path / "out")  # ann, ben, cat handed back with their grades
+    manifest = json.loads(course.manifest.read_text())
+    # ann's re-grade hit a host fault: her row says so, her graded folder still holds the old result
+    manifest["students"]["ann"] = {**manifest["students"]["ann"], "status": "error",
+                                   "reason": "MNIST directory /nope does not exist"}
+    del manifest["students"]["ann"]["score"], manifest["students"]["ann"]["parts"]
+    (course.submission_dir("ben") / "cnn_week1.ipynb").write_text('{"resubmitted": 1}')  # after grading
+    course.submission_dir("dan").mkdir(parents=True)
+    (course.submission_dir("dan") / "cnn_week1.ipynb").write_text("{}")  # collected, not graded yet
+    course.submission_dir("eve").mkdir(parents=True)  # an empty folder: she submitted nothing
+    manifest["students"]["eve"] = {"status": "no_file", "reason": "the submission folder holds no file", "score": 0.0,
+                                   "max_score": config.max_score, "parts": {k: 0.0 for k in config.parts},
+                                   "sha256": "", **digests(config)}
+    course.graded_dir("eve").mkdir(parents=True)
+    write_json_atomic(course.graded_dir("eve") / "results.json", {"score": 0.0})
+    manifest["students"]["ghost"] = {**manifest["students"]["cat"]}  # a row with no submission folder
+    write_json_atomic(course.manifest, manifest)
+
+    exported = export_grades(course, config, tmp_path / "out")
+    table = {row["student_id"]: row for row in csv.DictReader(open(exported.csv, newline=""))}
+    assert sorted(table) == ["ann", "ben", "cat", "dan", "eve"] and exported.phantoms == ["ghost"]
+    assert sorted(exported.missing) == ["ann", "ben", "dan"] and not exported.complete
+    expected = {"ann": ("error", "MNIST directory /nope"), "ben": ("stale", "run grade-all"),
+                "dan": ("not_graded", "run grade-all")}
+    for student, (status, why) in expected.items():
+        row = table[student]
+        assert all(row[key] == "" for key in [*config.parts, "total", "final_score", "penalty_points"]), row
+        assert row["status"] == status and why in row["reason"], row
+        assert not (tmp_path / "out" / student).exists(), f"{student}: an older result was handed back"
+    assert (table["eve"]["status"], float(table["eve"]["final_score"])) == ("no_file", 0.0)  # nothing submitted: 0
+    assert "holds no file" in table["eve"]["reason"]
+    assert float(table["cat"]["total"]) == 80.0 and not (tmp_path / "out" / "ghost").exists()
+
+    from nbgrader.api import Gradebook
+    with Gradebook(exported.gradebook) as gb:
+        for student in ("ann", "ben", "dan"):
+            grades = [gb.find_grade(key, "cnn_week1", "cnn_week1", student) for key in config.parts]
+            assert all(g.auto_score is None and g.needs_manual_grade for g in grades), student
+        assert gb.find_grade("pooling", "cnn_week1", "cnn_week1", "cat").auto_score == 8.0
+        assert "ghost" not in {s.id for s in gb.students}
+
+    stats = class_stats(course, config)
+    assert (stats.students, stats.graded, sorted(stats.missing), stats.phantoms) == (5, 2, ["ann", "ben", "dan"], ["ghost"])
+    assert sorted(stats.totals) == [0.0, 80.0]
+    text = stats.table(config)
+    assert text.index("Slowest submissions") < text.index("NO GRADE for 3 student(s)")  # printed at the end
+
+    run = [sys.executable, "-m", "autograder", "export", "--course", str(course.root), "--no-nbgrader",
+           "--out", str(tmp_path / "cli")]
+    done = subprocess.run(run, cwd=KIT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "3 student(s) have NO grade" in done.stderr, done.stderr
+    assert "ann: not graded (not the student's fault): MNIST directory /nope" in done.stderr
+    assert "ghost has a row" in done.stderr and "grade-all --drop ghost" in done.stderr
+    done = subprocess.run(run + ["--allow-missing"], cwd=KIT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade-all", "--course", str(course.root),
+                           "--drop", "ghost"], cwd=KIT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "ghost" not in json.loads(course.manifest.read_text())["students"]
+    assert export_grades(course, config, tmp_path / "out", to_nbgrader=False).phantoms == []

@@ -161,6 +161,7 @@ def test_three_shards_merged_equal_one_run_and_parts_merge_only_into_the_same_fi
 
 @pytest.mark.slow
 def test_a_wrong_mnist_dir_records_no_score_and_a_fixed_one_grades_everyone(tmp_path, env):
+    """A host fault is retried, not kept; once graded, editing only the due date changes nothing."""
     config = fast_config(tmp_path / "fast.toml")
     course = make_course(tmp_path / "course", {"ref": ("cnn_week1.py", REFERENCE)})
     done = kit(config, "grade-all", "--course", str(course), "--jobs", "1",
@@ -176,6 +177,14 @@ def test_a_wrong_mnist_dir_records_no_score_and_a_fixed_one_grades_everyone(tmp_
     assert "unchanged" in done.stdout and "0 unchanged" not in done.stderr
     row = manifest(course)["students"]["ref"]
     assert (row["status"], row["score"]) == ("graded", 100.0), row
+
+    # a later due date is not a grading setting: nothing is graded again
+    text = config.read_text()
+    config.write_text(text.replace('due = "2026-12-11T23:59:00+00:00"', 'due = "2026-12-18T23:59:00+00:00"'))
+    assert config.read_text() != text
+    done = kit(config, "grade-all", "--course", str(course), "--jobs", "1", env=env)
+    assert done.returncode == 0 and "unchanged 1" in done.stdout, done.stdout + done.stderr[-3000:]
+    assert manifest(course)["students"]["ref"] == row
 
 
 @pytest.mark.slow
