@@ -8,14 +8,11 @@ both numbers, a count), never whole expected arrays.
 """
 from __future__ import annotations
 
-import ast
 import math
 from contextlib import contextmanager
 
 import torch
 
-from .contract import GRADED_NAMES
-from .extract import WHOLE_FILE_ID
 from .failures import GradingFailure, StudentFailure, add_context
 from .runtime.wire import NumpyValue, Opaque
 
@@ -245,105 +242,16 @@ def call_text(name: str, args=(), kwargs=None) -> str:
     return f"`{name}({', '.join(parts)})`"
 
 
-# ----- the no-library-routine rule, read in the source -----------------------------------
-
-# Names whose use does the part's work (contract: "No library routine that does the part's work").
-FORBIDDEN_NAMES = frozenset({
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolution",
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "LazyConv2d",
-    "unfold", "Unfold", "im2col",
-    "max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_max_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_avg_pool1d",
-    "lp_pool2d", "fractional_max_pool2d",
-    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "AdaptiveMaxPool2d", "AdaptiveAvgPool2d", "LPPool2d", "FractionalMaxPool2d",
-    "convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve",
-})
-FORBIDDEN_MODULES = ("scipy.signal", "scipy.ndimage")
-PAD_NAMES = frozenset({"pad", "ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d",
-                       "constant_pad_nd"})
-
-
-def forbidden_in_source(source: str | None, name: str, no_pad: bool = False) -> list[str]:
-    """Forbidden routines that ``name``'s code (and the helpers it calls in the same source) mentions.
-
-    Reads the syntax tree, so comments, docstrings and strings never count; names the
-    submission defines itself (a helper called ``conv2d``, the contract's own functions) neither.
-    Returns [] when the source cannot be read (the runtime tripwire still watches).
-    """
-    if not source:
-        return []
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return []
-    functions = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    if name not in functions:
-        return []
-    defined = set(GRADED_NAMES) | set(functions) | _assigned_names(tree)
-    banned = FORBIDDEN_NAMES | (PAD_NAMES if no_pad else frozenset())
-    found: list[str] = []
-    seen, queue = set(), [name]
-    while queue:  # the function and every same-source helper it refers to
-        current = queue.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        for node in ast.walk(functions[current]):
-            word = None
-            if isinstance(node, ast.Attribute) and node.attr in banned:
-                word = f"{_dotted(node.value)}.{node.attr}"
-            elif isinstance(node, ast.Name):
-                if node.id in functions and node.id not in seen:
-                    queue.append(node.id)
-                elif node.id in banned and node.id not in defined:
-                    word = node.id
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                word = _forbidden_import(node, banned)
-            if word and word not in found:
-                found.append(word)
-    return found
-
-
-def _assigned_names(tree) -> set[str]:
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.ClassDef):
-            names.add(node.name)
-    return names
-
-
-def _dotted(node) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return "…"
-
-
-def _forbidden_import(node, banned) -> str | None:
-    module = getattr(node, "module", None) or ""
-    for alias in node.names:
-        full = f"{module}.{alias.name}" if module else alias.name
-        if alias.name in banned or any(full.startswith(m) or module.startswith(m) for m in FORBIDDEN_MODULES):
-            return f"import of {full}"
-    return None
-
+# ----- the no-library-routine rule ------------------------------------------------------------
 
 def expect_manual(student, name: str, args, watch: str = "manual", kwargs=None) -> None:
-    """The no-library-routine rule for ``name``: a watched run on ``args`` and a look at its source."""
-    student.call(name, *args, watch=watch, **(kwargs or {}))  # StudentFailure "forbidden" if it hits the tripwire
-    source = student.cell_source(name) or student.cell_source(WHOLE_FILE_ID)  # a notebook cell, or a .py file
-    found = forbidden_in_source(source, name, no_pad=(watch == "manual_no_pad"))
-    if found:
-        allowed = "" if watch == "manual_no_pad" else " (F.pad is allowed)"
-        raise GradingFailure(
-            f"`{name}` uses {', '.join(found)}, which the assignment forbids here{allowed}: "
-            "do this part's work yourself with indexing, loops, einsum or matmul.")
+    """The no-library-routine rule for ``name``: one run in a manual worker.
+
+    The session refuses the call (StudentFailure "forbidden") when a cell that worker would load
+    breaks ``rules.manual_rule_violations``, and the worker itself has the routines disabled
+    (``runtime/restrict.py``): a breach either way fails this call, and the verdict is the grader's.
+    """
+    student.call(name, *args, watch=watch, **(kwargs or {}))
 
 
 def changed_weights(sent: dict[str, torch.Tensor], after) -> list[str]:
