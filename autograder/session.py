@@ -23,14 +23,10 @@ from collections import deque
 
 from .config import GradingConfig
 from .contract import IMPORT_CELL_ID
-from .dependencies import units_for
+from .dependencies import unit_names, units_for
 from .extract import Submission, is_file_unit
 from .failures import HostFault, StudentFailure
-try:  # TEMP until rules.py lands
-    from .rules import manual_rule_violations
-except ImportError:
-    def manual_rule_violations(source, no_pad):
-        return []
+from .rules import manual_rule_violations, own_attributes
 from .runtime import wire
 from .textsafe import clip
 from .sandbox import ForkServer, Protections, WorkerHandle
@@ -218,14 +214,17 @@ class WorkerSession:
     def _check_rules(self, names: set[str], wanted: list[str], restrict: str) -> None:
         """The no-library-routine rule, read in every unit the manual function's worker loads."""
         target = ", ".join(f"`{name}`" for name in sorted(names))
-        for grade_id in wanted:
+        sources = {grade_id: dict(self._units)[grade_id] for grade_id in wanted}
+        used = set().union(*(unit_names(source).needs for source in sources.values()))
+        own = {grade_id: own_attributes(source) for grade_id, source in sources.items()}
+        for grade_id, source in sources.items():
             if grade_id == IMPORT_CELL_ID:
-                continue  # the instructor's locked cell
-            problems = manual_rule_violations(dict(self._units)[grade_id], no_pad=restrict == "manual_no_pad")
+                continue  # the instructor's locked cell, restored from the release
+            known = set().union(*(attributes for other, attributes in own.items() if other != grade_id))
+            problems = manual_rule_violations(source, no_pad=restrict == "manual_no_pad", known=known, used=used)
             if problems:
-                place = _place(grade_id)
-                raise StudentFailure("forbidden", f"{target} cannot be graded: {place} breaks the rule of "
-                                                  f"this part: {'; '.join(problems)}")
+                raise StudentFailure("forbidden", f"{target} cannot be graded: {_place(grade_id)} breaks the "
+                                                  f"rule of this part: {'; '.join(problems)}")
 
     def _load(self, connection: _Connection, grade_id: str) -> None:
         source = dict(self._units)[grade_id]

@@ -32,10 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import confine  # noqa: E402  (after the path fix: this folder is all the sandbox shows)
-try:  # TEMP until restrict.py lands
-    import restrict  # noqa: E402
-except ImportError:
-    restrict = None
+import restrict  # noqa: E402
 import tasks  # noqa: E402  (torch, the reference model, warmed optimizers)
 import worker  # noqa: E402
 
@@ -182,7 +179,7 @@ def _become_worker(plan: dict, options, requests_r: int, replies_w: int, output_
         import torch
 
         torch.set_num_threads(int(plan["threads"]))
-        if plan.get("restrict") and restrict is not None:  # TEMP guard
+        if plan.get("restrict"):
             restrict.install(forbid_pad=plan["restrict"] == "manual_no_pad")
         worker_options = SimpleNamespace(data_dir=options.data_dir, max_output=int(plan["max_output"]),
                                          flood_output=int(plan["flood_output"]))
