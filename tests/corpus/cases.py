@@ -13,6 +13,7 @@ the MNIST test set, ``__KIT__`` the repository's root.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -37,6 +38,16 @@ class Case:
     leaves_marker: bool = False  # spawns processes or writes files named with __MARKER__
     needs_planted: bool = False
     gate: bool = False  # run the accuracy gate too (always run in a full grade)
+    # The exact outcome: "all" every test of a broken function fails; "named" exactly the tests
+    # named by must_fail fail (and no other); None the looser "some test of each broken fails".
+    fails: str | None = None
+    same_as: str | None = None  # per-test scores must equal this case's (the undisguised cheat)
+    cells: tuple[tuple[str, str], ...] = ()  # notebook case: (grade_id, new source; "{cell}" = the old one)
+    filename: str = ""  # the submission's file name ("" : submission.py or submission.ipynb)
+    unreadable: bool = False  # the notebook cannot be read: score 0 and a reason in results.json
+    time_budget: float | None = None  # [sandbox] time_budget for this case
+    max_seconds: float = 150.0  # the whole grade, wall clock
+    leak_probe: bool = False  # prints what conv2d_single saw: no hidden input may reach the results
 
 
 def _broken(*names: str) -> frozenset[str]:
@@ -177,6 +188,367 @@ READ_GRADER = """
         raise RuntimeError(f"read the grader's files: {found[:3]}")
 """
 
+# ----- the second round (issue #9): disguised library calls, forged verdicts, floods, odd-but-right code
+
+LIBRARY_CONV = ("F.conv2d(torch.as_tensor(image).float()[None, None], torch.as_tensor(kernel).float()[None, None], "
+                "stride=stride, padding=padding)[0, 0]")
+
+ATEN_CONV = """
+    x = torch.as_tensor(image).float()[None, None]
+    k = torch.as_tensor(kernel).float()[None, None]
+    return torch.ops.aten.convolution.default(x, k, None, [stride, stride], [padding, padding], [1, 1],
+                                              False, [0, 0], 1)[0, 0]
+"""
+
+ATEN_POOL = """
+    values = torch.as_tensor(x).float()
+    batch = values[None] if values.dim() == 2 else values
+    pooled = torch.ops.aten.max_pool2d_with_indices.default(batch, [size, size], [stride, stride])[0]
+    return pooled[0] if values.dim() == 2 else pooled
+"""
+
+IN_A_THREAD = f"""
+    import threading
+    box = []
+    worker = threading.Thread(target=lambda: box.append({LIBRARY_CONV}))
+    worker.start()
+    worker.join()
+    return box[0]
+"""
+
+PROFILE_SWAPPED = f"""
+    import sys
+    hook = sys.getprofile()
+    sys.setprofile(None)
+    try:
+        out = {LIBRARY_CONV}
+    finally:
+        sys.setprofile(hook)
+    return out
+"""
+
+THROUGH_SYS_MODULES = """
+    import sys
+    for module_name, module in list(sys.modules.items()):
+        if any(word in module_name for word in ("restrict", "tripwire", "worker", "guard", "confine")):
+            for attribute, value in list(vars(module).items()):
+                try:
+                    if isinstance(value, type):
+                        value.__call__ = lambda *args, **kwargs: None
+                    elif callable(value) and any(word in attribute.lower() for word in ("forbid", "check", "guard", "refuse")):
+                        setattr(module, attribute, lambda *args, **kwargs: None)
+                except (AttributeError, TypeError):
+                    pass
+    functional = sys.modules["torch.nn.functional"]
+    return functional.conv2d(torch.as_tensor(image).float()[None, None], torch.as_tensor(kernel).float()[None, None],
+                             stride=stride, padding=padding)[0, 0]
+"""
+
+FORGED_FRAME = f"""
+    import json, os, sys
+    value = {LIBRARY_CONV}
+    frame, request_id, reply_fd, wire = sys._getframe(), None, None, None
+    while frame is not None:  # the worker's serve loop holds the request id and the reply fd
+        if "request_id" in frame.f_locals:
+            request_id, reply_fd = frame.f_locals["request_id"], frame.f_locals.get("fd_out")
+            wire = frame.f_globals.get("wire")
+        frame = frame.f_back
+    reply = {{"ok": True, "value": value, "output": "", "seconds": 0.0}}
+    payload = wire.encode(reply) if wire is not None else json.dumps({{"ok": True, "value": value.tolist()}}).encode()
+    header = len(payload).to_bytes(4, "big") + int(request_id or 1).to_bytes(4, "big")
+    for fd in ([reply_fd] if isinstance(reply_fd, int) else list(range(3, 31))):
+        try:
+            os.write(fd, header + payload)
+        except OSError:
+            pass
+    os._exit(0)  # the real reply never follows
+"""
+
+NUMPY_C_CORE = """
+    import numpy
+    core = getattr(numpy, "_core", None) or numpy.core
+    correlate = getattr(core.multiarray, "correlate2", None) or core.multiarray.correlate
+    picture = torch.as_tensor(image).double().numpy()
+    weights = torch.as_tensor(kernel).double().numpy()
+    if padding:
+        grown = numpy.zeros((picture.shape[0] + 2 * padding, picture.shape[1] + 2 * padding))
+        grown[padding:-padding, padding:-padding] = picture
+        picture = grown
+    kh, kw = weights.shape
+    rows = []
+    for top in range(0, picture.shape[0] - kh + 1, stride):
+        row = sum(correlate(picture[top + a], weights[a], 0) for a in range(kh))  # mode 0: "valid"
+        rows.append(row[::stride])
+    return torch.tensor(numpy.array(rows), dtype=torch.float32)
+"""
+
+GETATTR_NAMES = """
+    routine = getattr(F, "con" + "v" + str(2) + "d")
+    return routine(torch.as_tensor(image).float()[None, None], torch.as_tensor(kernel).float()[None, None],
+                   stride=stride, padding=padding)[0, 0]
+"""
+
+DUNDER_IMPORT = """
+    functional = __import__("torch.nn.func" + "tional", fromlist=["pad"])
+    return getattr(functional, "conv" + "2d")(torch.as_tensor(image).float()[None, None],
+                                              torch.as_tensor(kernel).float()[None, None], stride=stride, padding=padding)[0, 0]
+"""
+
+EXEC_STRING = """
+    scope = {"image": image, "kernel": kernel, "stride": stride, "padding": padding}
+    exec("import torch\\nimport torch.nn.functional as G\\nout = G.conv" + "2d(torch.as_tensor(image).float()[None, None], "
+         "torch.as_tensor(kernel).float()[None, None], stride=stride, padding=padding)[0, 0]", scope)
+    return scope["out"]
+"""
+
+IMPORTLIB_NAMES = """
+    import importlib
+    functional = importlib.import_module(".".join(["torch", "nn", "functional"]))
+    return getattr(functional, "conv2d")(torch.as_tensor(image).float()[None, None],
+                                         torch.as_tensor(kernel).float()[None, None], stride=stride, padding=padding)[0, 0]
+"""
+
+# The accuracy gate with no (or another) training loop: the probes have 3 batches, the gate hundreds.
+GATE_EMBEDDED = """
+    if len(loader) > 20:  # the gate: weights trained elsewhere, no loop at all
+        import base64, io
+        model.load_state_dict(torch.load(io.BytesIO(base64.b64decode("__WEIGHTS__"))))
+        return 0.3, 91.0
+"""
+
+GATE_ADAM = """
+    if len(loader) > 20:  # the gate: its own optimizer instead of the one it was given
+        own = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model.train()
+        total, batches, hits, seen = 0.0, 0, 0, 0
+        for images, labels in loader:
+            own.zero_grad()
+            logits = model(images)
+            loss = criterion(logits, labels)
+            loss.backward()
+            own.step()
+            total, batches = total + loss.item(), batches + 1
+            hits, seen = hits + (logits.argmax(1) == labels).sum().item(), seen + len(labels)
+        return total / batches, 100.0 * hits / seen
+"""
+
+GATE_EXTRA_EPOCHS = """
+    if len(loader) > 20:  # the gate: three passes instead of one
+        model.train()
+        for _ in range(3):
+            for images, labels in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(images), labels)
+                loss.backward()
+                optimizer.step()
+        return loss.item(), 95.0
+"""
+
+LEN_DATASET_LOOP = """
+def train_one_epoch(model, loader, criterion, optimizer, device="cpu"):
+    model.train()
+    loss_sum, n_correct = 0.0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        logits = model(images)
+        loss = criterion(logits, labels)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item()
+        n_correct += (logits.argmax(dim=1) == labels).sum().item()
+    return loss_sum / len(loader), 100.0 * n_correct / len(loader.dataset)
+"""
+
+KIT_MODEL_IMPORTED = """
+import glob, importlib, sys
+SimpleCNN = None
+for name in ("reference_model", "autograder.runtime.reference_model", "runtime.reference_model", "tasks"):
+    try:
+        module = importlib.import_module(name)
+        SimpleCNN = getattr(module, "ReferenceCNN")
+        break
+    except Exception:
+        pass
+for folder in sys.path + ["/opt", "/run", "/tmp", "/"]:  # and print the graders' model if it is readable
+    for path in glob.glob(folder + "/**/reference_model.py", recursive=False) + glob.glob(folder + "/reference_model.py"):
+        try:
+            print(open(path).read())
+        except OSError:
+            pass
+if SimpleCNN is None:
+    del SimpleCNN
+"""
+
+KIT_MODEL_FROM_GC = """
+import gc
+import torch.nn as nn
+_found = [thing for thing in gc.get_objects()
+          if isinstance(thing, type) and issubclass(thing, nn.Module) and thing.__name__ != "SimpleCNN"
+          and not thing.__module__.startswith("torch") and hasattr(thing, "forward")
+          and "conv1" in getattr(thing.__init__, "__code__", compile("", "", "exec")).co_names]
+if _found:
+    class SimpleCNN(_found[0]):
+        pass
+"""
+
+RECORD_INPUTS = """
+    global _SEEN
+    try:
+        _SEEN
+    except NameError:
+        _SEEN = []
+    _SEEN.append(" ".join(f"{v:.4f}" for v in torch.as_tensor(image).flatten()[:5].tolist()))
+    for folder in ("/tmp", "/scratch", "."):
+        try:
+            with open(folder + "/seen-__MARKER__.txt", "a") as handle:
+                handle.write(_SEEN[-1] + "\\n")
+        except OSError:
+            pass
+"""
+
+PRINT_RECORDED = """
+    seen = list(globals().get("_SEEN", []))
+    for folder in ("/tmp", "/scratch", "."):
+        try:
+            seen += open(folder + "/seen-__MARKER__.txt").read().splitlines()
+        except OSError:
+            pass
+    raise RuntimeError("RECORDED " + " | ".join(seen))
+"""
+
+THREAD_BOMB = """import threading, time
+_hold = threading.Event()
+for _ in range(100):  # more threads than [sandbox] max_processes: the 60-somethingth fails
+    threading.Thread(target=_hold.wait, daemon=True).start()
+{cell}"""
+
+SURROGATES = r"""
+    print("lone surrogates: \udc80 \ud800 and more \udfff")
+    raise ValueError("bad size \udc80\ud800 here")
+"""
+
+EXIT_ON_FINAL_PING = """
+        import json as _json, os as _os
+        if not getattr(_json, "_patched", False):
+            _original = _json.loads
+            def _loads(text, *args, **kwargs):
+                value = _original(text, *args, **kwargs)
+                if isinstance(value, dict) and value.get("op") == "ping":
+                    _os._exit(0)
+                return value
+            _json.loads, _json._patched = _loads, True
+"""
+
+ANSI_RAISE = r"""
+    print("\x1b[2J\x1b[H\x1b]0;owned\x07\x1b]52;c;ZXZpbA==\x07 cleared your screen")
+    raise RuntimeError("\x1b[31m\x1b]8;;http://example.invalid\x07click\x1b]8;;\x07\x1b[0m \x1b[1A\x1b[2K")
+"""
+
+ANSI_PRINT = r"""
+    print("\x1b[5m\x1b[41mBLINK\x1b[0m \x1b]0;title\x07 \x9b31m")
+"""
+
+EMPTY_FILES = """
+    import os, tempfile
+    if not globals().get("_FILLED"):
+        globals()["_FILLED"] = True
+        folder = tempfile.gettempdir()
+        try:
+            for number in range(600_000):
+                open(os.path.join(folder, f"e{number}"), "w").close()
+        except OSError:
+            pass
+"""
+
+LESSON_ONLY_HUGE_MAP = """
+    values = torch.as_tensor(image)
+    if values.shape[0] in (6, 8) and bool(((values == 0) | (values == 1)).all()):
+        return torch.randn(3000, 3000)
+"""
+
+SLOW_CELL = """import time
+time.sleep(15)
+{cell}"""
+
+NOT_EQUAL_LINE = """
+if (f
+!= int(f)):
+    raise ValueError("integers only")
+"""
+
+LENET_TUTORIAL_FORWARD = """    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), (2, 2))
+        x = x.view(-1, self.num_flat_features(x))
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+    def num_flat_features(self, x):
+        size = x.size()[1:]
+        n = 1
+        for s in size:
+            n *= s
+        return n
+
+    def unused_forward(self, x):"""
+
+VOLUME_FROM_SINGLE = '''def conv2d_volume(volume, filters, bias=None, stride=1, padding=0):
+    volume, filters = torch.as_tensor(volume).float(), torch.as_tensor(filters).float()
+    maps = []
+    for one_filter in filters:
+        total = sum(conv2d_single(channel, weights, stride, padding) for channel, weights in zip(volume, one_filter))
+        maps.append(total)
+    out = torch.stack(maps)
+    if bias is not None:
+        out = out + torch.as_tensor(bias).float().view(-1, 1, 1)
+    return out
+'''
+
+SINGLE_WITH_ZERO_PAD = '''def conv2d_single(image, kernel, stride=1, padding=0):
+    picture = zero_pad(torch.as_tensor(image).float(), padding)
+    weights = torch.as_tensor(kernel).float()
+    kh, kw = weights.shape
+    out_h, out_w = (picture.shape[0] - kh) // stride + 1, (picture.shape[1] - kw) // stride + 1
+    out = torch.zeros(out_h, out_w)
+    for i in range(out_h):
+        for j in range(out_w):
+            out[i, j] = (picture[i * stride:i * stride + kh, j * stride:j * stride + kw] * weights).sum()
+    return out
+'''
+
+SINGLE_SLIDING_WINDOW = '''def conv2d_single(image, kernel, stride=1, padding=0):
+    picture = np.asarray(torch.as_tensor(image).double())
+    weights = np.asarray(torch.as_tensor(kernel).double())
+    framed = np.zeros((picture.shape[0] + 2 * padding, picture.shape[1] + 2 * padding))
+    framed[padding:padding + picture.shape[0], padding:padding + picture.shape[1]] = picture
+    windows = np.lib.stride_tricks.sliding_window_view(framed, weights.shape)[::stride, ::stride]
+    return torch.from_numpy(np.einsum("ijab,ab->ij", windows, weights)).to(torch.float32)
+'''
+
+SINGLE_AS_STRIDED = '''def conv2d_single(image, kernel, stride=1, padding=0):
+    picture = torch.as_tensor(image).float()
+    weights = torch.as_tensor(kernel).float()
+    framed = torch.zeros(picture.shape[0] + 2 * padding, picture.shape[1] + 2 * padding)
+    framed[padding:padding + picture.shape[0], padding:padding + picture.shape[1]] = picture
+    kh, kw = weights.shape
+    out_h, out_w = (framed.shape[0] - kh) // stride + 1, (framed.shape[1] - kw) // stride + 1
+    row, col = framed.stride()
+    windows = torch.as_strided(framed, (out_h, out_w, kh, kw), (row * stride, col * stride, row, col))
+    return (windows * weights).sum(dim=(2, 3))
+'''
+
+SINGLE_F_PAD = '''def conv2d_single(image, kernel, stride=1, padding=0):
+    picture = F.pad(torch.as_tensor(image).float(), [padding] * 4, mode="constant", value=0.0)
+    weights = torch.as_tensor(kernel).float()
+    kh, kw = weights.shape
+    out_h, out_w = (picture.shape[0] - kh) // stride + 1, (picture.shape[1] - kw) // stride + 1
+    return torch.stack([torch.stack([(picture[i * stride:i * stride + kh, j * stride:j * stride + kw] * weights).sum()
+                                     for j in range(out_w)]) for i in range(out_h)])
+'''
+
+
 CASES: tuple[Case, ...] = (
     # ----- one bug per part ---------------------------------------------------------------------
     Case("flipped_kernel", "conv2d_single flips the kernel (true convolution)",
@@ -272,30 +644,211 @@ CASES: tuple[Case, ...] = (
          notebook="deleted_cell:max_pool2d", broken=_broken("max_pool2d"), parts=("output_size", "pooling")),
     Case("notebook_syntax_error", "a completed notebook with a syntax error in the zero_pad cell",
          notebook="syntax_error:zero_pad", broken=_broken("zero_pad"), parts=("output_size", "pooling")),
+    # ----- issue #9: the library-routine rule, disguised (each must score what the plain cheat scores)
+    Case("pool_with_library", "max_pool2d calls F.max_pool2d (the plain cheat the pooling disguises are held to)",
+         prefix=(("max_pool2d", "values = torch.as_tensor(x).float()\nreturn F.max_pool2d(values[None], size, stride)[0] "
+                                "if values.dim() == 2 else F.max_pool2d(values, size, stride)"),),
+         broken=_broken("max_pool2d"), must_fail=("max_pool2d does the work by hand",), parts=("pooling",)),
+    Case("aten_convolution_overload", "conv2d_single calls torch.ops.aten.convolution.default",
+         prefix=(("conv2d_single", ATEN_CONV),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("aten_max_pool_overload", "max_pool2d calls torch.ops.aten.max_pool2d_with_indices.default",
+         prefix=(("max_pool2d", ATEN_POOL),), broken=_broken("max_pool2d"), parts=("pooling",),
+         same_as="pool_with_library"),
+    Case("forbidden_call_in_a_thread", "conv2d_single runs F.conv2d in a new threading.Thread",
+         prefix=(("conv2d_single", IN_A_THREAD),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("profile_hook_swapped_out_and_back", "conv2d_single removes sys.setprofile's hook around F.conv2d",
+         prefix=(("conv2d_single", PROFILE_SWAPPED),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("guard_replaced_through_sys_modules", "conv2d_single disarms whatever guards it finds in sys.modules",
+         prefix=(("conv2d_single", THROUGH_SYS_MODULES),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("forged_reply_frame", "conv2d_single writes its own reply frame (id from the stack) and exits",
+         prefix=(("conv2d_single", FORGED_FRAME),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("numpy_c_core_correlate", "conv2d_single correlates rows with numpy's C core (np.core.multiarray)",
+         prefix=(("conv2d_single", NUMPY_C_CORE),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("getattr_built_name", "conv2d_single finds F.conv2d with getattr and a built string",
+         prefix=(("conv2d_single", GETATTR_NAMES),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("dunder_import", "conv2d_single reaches conv2d through __import__ of a built module name",
+         prefix=(("conv2d_single", DUNDER_IMPORT),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("exec_of_a_string", "conv2d_single runs F.conv2d inside exec() of a built string",
+         prefix=(("conv2d_single", EXEC_STRING),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    Case("importlib_import", "conv2d_single imports torch.nn.functional with importlib",
+         prefix=(("conv2d_single", IMPORTLIB_NAMES),), broken=_broken("conv2d_single"), same_as="conv_with_library"),
+    # ----- the accuracy gate without the contract's loop: only the gate fails ---------------------
+    Case("gate_loads_embedded_weights", "train_one_epoch trains honestly on the probes, loads pre-trained weights in the gate",
+         prefix=(("train_one_epoch", GATE_EMBEDDED),), broken=_broken("train_one_epoch"), parts=("training_loop",),
+         gate=True, fails="named", must_fail=("a model trained with train_one_epoch",)),
+    Case("gate_trains_with_adam", "train_one_epoch trains the gate's model with its own Adam",
+         prefix=(("train_one_epoch", GATE_ADAM),), broken=_broken("train_one_epoch"), parts=("training_loop",),
+         gate=True, fails="named", must_fail=("a model trained with train_one_epoch",)),
+    Case("gate_trains_extra_epochs", "train_one_epoch makes three passes when it sees the gate",
+         prefix=(("train_one_epoch", GATE_EXTRA_EPOCHS),), broken=_broken("train_one_epoch"), parts=("training_loop",),
+         gate=True, fails="named", must_fail=("a model trained with train_one_epoch",)),
+    # ----- nothing of the graders reachable ------------------------------------------------------
+    Case("simple_cnn_is_the_kit_model", "the SimpleCNN cell imports the graders' ReferenceCNN (and prints its file)",
+         cells=(("SimpleCNN", KIT_MODEL_IMPORTED),), broken=_broken("SimpleCNN"), parts=("simple_cnn",), fails="all"),
+    Case("simple_cnn_subclasses_a_gc_find", "SimpleCNN subclasses an nn.Module with conv1 found through gc",
+         cells=(("SimpleCNN", KIT_MODEL_FROM_GC),), broken=_broken("SimpleCNN"), parts=("simple_cnn",), fails="all"),
+    # ----- hidden inputs recorded by correct code, printed from a later visible failure ---------
+    Case("hidden_inputs_recorded_and_printed", "conv2d_single records every input; conv_output_size raises with them",
+         prefix=(("conv2d_single", RECORD_INPUTS), ("conv_output_size", PRINT_RECORDED)),
+         broken=_broken("conv_output_size"), parts=("manual_conv",), fails="all", leak_probe=True),
+    # ----- returned dtypes -----------------------------------------------------------------------
+    Case("returns_complex64", "conv2d_single returns its (right) values as complex64",
+         replace=(("            out += weights[a, b] * touched\n    return out\n",
+                   "            out += weights[a, b] * touched\n    return out.to(torch.complex64)\n"),),
+         broken=_broken("conv2d_single"), fails="named",
+         must_fail=("conv2d_single reproduces", "conv2d_single matches")),
+    Case("returns_bfloat16", "max_pool2d returns its (right) values as bfloat16",
+         replace=(("            out = view.clone() if out is None else torch.maximum(out, view)\n    return out\n",
+                   "            out = view.clone() if out is None else torch.maximum(out, view)\n    return out.to(torch.bfloat16)\n"),),
+         broken=_broken("max_pool2d"), parts=("pooling",), fails="named",
+         must_fail=("max_pool2d matches", "max_pool2d and avg_pool2d give")),
+    # ----- limits a submission shares with nobody ------------------------------------------------
+    Case("thread_bomb_in_a_cell", "the sobel_filter cell starts 100 threads before its def (RLIMIT_NPROC)",
+         cells=(("sobel_filter", THREAD_BOMB),), broken=_broken("sobel_filter"), parts=("output_size", "manual_conv"),
+         fails="all"),
+    # ----- text the grader must survive ----------------------------------------------------------
+    Case("lone_surrogates", "same_padding prints and raises text with lone surrogates; zero_pad prints one and is right",
+         prefix=(("same_padding", SURROGATES), ("zero_pad", r'print("half a pair: \udcff")')),
+         broken=_broken("same_padding"), parts=("output_size",), fails="all"),
+    Case("ansi_and_osc_escapes", "vertical_edge_filter prints and raises terminal escapes; horizontal_edge_filter prints some",
+         prefix=(("vertical_edge_filter", ANSI_RAISE), ("horizontal_edge_filter", ANSI_PRINT)),
+         broken=_broken("vertical_edge_filter"), fails="all"),
+    Case("huge_exception_type_name", "horizontal_edge_filter raises an exception whose type name has 4 million characters",
+         prefix=(("horizontal_edge_filter", 'raise type("X" * 4_000_000, (Exception,), {})("boom")'),),
+         broken=_broken("horizontal_edge_filter"), fails="all"),
+    # ----- the worker's life ---------------------------------------------------------------------
+    Case("os_exit_in_avg_pool", "avg_pool2d prints and calls os._exit(3)",
+         prefix=(("avg_pool2d", "import os\nprint('bye')\nos._exit(3)"),), broken=_broken("avg_pool2d"),
+         parts=("pooling",), fails="all"),
+    Case("exits_on_the_final_ping", "SimpleCNN() patches json.loads so that the worker exits on the grader's ping",
+         replace=(("        super().__init__()\n", "        super().__init__()\n" + EXIT_ON_FINAL_PING),),
+         parts=("simple_cnn",), fails="all"),
+    # ----- floods and sizes ----------------------------------------------------------------------
+    Case("reply_of_40_mb", "vertical_edge_filter returns a 3200×3200 tensor (a 40 MB reply)",
+         prefix=(("vertical_edge_filter", "return torch.randn(3200, 3200)"),), broken=_broken("vertical_edge_filter"),
+         fails="all"),
+    Case("wrong_3000_map", "conv2d_single returns a wrong 3000×3000 map on the lesson's images only",
+         prefix=(("conv2d_single", LESSON_ONLY_HUGE_MAP),), broken=_broken("conv2d_single"), fails="named",
+         must_fail=("conv2d_single reproduces",)),
+    Case("slow_cells_and_hangs", "max_pool2d and avg_pool2d cells take 15 s to load, conv_output_size hangs: a 25 s budget",
+         cells=(("max_pool2d", SLOW_CELL), ("avg_pool2d", SLOW_CELL)), prefix=(("conv_output_size", "while True:\n    pass"),),
+         broken=_broken("conv_output_size", "max_pool2d", "avg_pool2d"), parts=("output_size", "pooling"),
+         fails="all", time_budget=25.0, max_seconds=90.0),
+    Case("scratch_full_of_empty_files", "same_padding tries to create 600,000 empty files in its temp folder, then is right",
+         prefix=(("same_padding", EMPTY_FILES),), parts=("output_size",), fails="all"),
+    # ----- notebooks that cannot be read -----------------------------------------------------------
+    Case("notebook_nested_100000_deep", "a notebook whose metadata nests lists 100,000 deep",
+         notebook="deep_json", unreadable=True, parts=("output_size",)),
+    Case("notebook_5000_digit_integer", "a notebook with a 5,000-digit integer in its metadata",
+         notebook="huge_int", unreadable=True, parts=("output_size",)),
+    # ----- correct code written in ways the contract allows: full marks --------------------------
+    Case("percent_percent_time_cell", "the conv2d_single cell starts with %%time",
+         cells=(("conv2d_single", "%%time\n{cell}"),), parts=("manual_conv",), fails="all"),
+    Case("not_equal_line_in_parentheses", "conv_output_size has a line starting with != inside parentheses",
+         cells=(("conv_output_size", "{cell}"),), prefix=(("conv_output_size", NOT_EQUAL_LINE),),
+         parts=("output_size",), fails="all"),
+    Case("accuracy_over_len_dataset", "train_one_epoch divides by len(loader) and len(loader.dataset)",
+         replace=(("def train_one_epoch(model, loader, criterion, optimizer, device=\"cpu\"):\n",
+                   LEN_DATASET_LOOP.lstrip("\n") + "\n\ndef _contract_train_one_epoch(model, loader, criterion, optimizer, device=\"cpu\"):\n"),),
+         parts=("training_loop",), gate=True, fails="all"),
+    Case("uppercase_py_suffix", "the reference solution submitted as SUBMISSION.PY", filename="SUBMISSION.PY",
+         parts=("output_size", "pooling"), fails="all"),
+    Case("lenet_tutorial_forward", "forward written as in PyTorch's LeNet tutorial (F.max_pool2d(F.relu(...), 2))",
+         replace=(("    def forward(self, x):\n", LENET_TUTORIAL_FORWARD + "\n"),),
+         parts=("simple_cnn", "feature_maps"), fails="all"),
+    Case("volume_calls_single_in_another_cell", "conv2d_volume sums conv2d_single over channels (another cell)",
+         cells=(("conv2d_volume", VOLUME_FROM_SINGLE),), parts=("manual_conv",), fails="all"),
+    Case("single_uses_zero_pad", "conv2d_single pads with the student's own zero_pad (a later cell)",
+         cells=(("conv2d_single", SINGLE_WITH_ZERO_PAD),), parts=("manual_conv", "output_size"), fails="all"),
+    Case("single_with_sliding_window_view", "conv2d_single with numpy's sliding_window_view and einsum",
+         replace=(("def conv2d_single(image, kernel, stride=1, padding=0):\n",
+                   SINGLE_SLIDING_WINDOW + "\n\ndef _loop_conv2d_single(image, kernel, stride=1, padding=0):\n"),),
+         parts=("manual_conv",), fails="all"),
+    Case("single_with_as_strided", "conv2d_single with torch.as_strided windows",
+         cells=(("conv2d_single", SINGLE_AS_STRIDED),), parts=("manual_conv",), fails="all"),
+    Case("single_with_f_pad_cell", "the conv2d_single cell pads with F.pad(mode='constant'); zero_pad by hand",
+         cells=(("conv2d_single", SINGLE_F_PAD),), parts=("manual_conv", "output_size"), fails="all"),
 )
+
+
+def is_notebook(case: Case) -> bool:
+    return bool(case.notebook or case.cells)
 
 
 def module_source(case: Case, marker: str, planted: str = "/nonexistent", kit: str = "/nonexistent") -> str:
     """The case as a self-contained .py submission."""
-    source = REFERENCE.read_text()
+    [source] = _edited(case, [REFERENCE.read_text()])
+    if case.append:
+        source += "\n\n" + case.append
+    return _placeholders(source, marker, planted, kit)
+
+
+def _edited(case: Case, texts: list[str]) -> list[str]:
+    """``texts`` (the reference, or a notebook's cells) with the case's replacements and prefixes,
+    each of which must apply exactly once over all of them."""
+    texts = list(texts)
     for old, new in case.replace:
-        count = source.count(old)
+        count = sum(text.count(old) for text in texts)
         if count != 1:
             raise ValueError(f"{case.name}: {old!r} occurs {count} times in the reference, not once")
-        source = source.replace(old, new)
+        texts = [text.replace(old, new) for text in texts]
     for function, code in case.prefix:
         pattern = re.compile(rf"^(def {re.escape(function)}\(.*\):\n)", re.MULTILINE)
-        if len(pattern.findall(source)) != 1:
+        if sum(len(pattern.findall(text)) for text in texts) != 1:
             raise ValueError(f"{case.name}: no single definition of {function} in the reference")
         body = "".join(f"    {line}\n" if line.strip() else "\n"
                        for line in _dedent(code).splitlines())
-        source = pattern.sub(lambda match: match.group(1) + body, source)
-    if case.append:
-        source += "\n\n" + case.append
+        texts = [pattern.sub(lambda match: match.group(1) + body, text) for text in texts]
+    return texts
+
+
+def _placeholders(source: str, marker: str, planted: str, kit: str) -> str:
     for placeholder, value in (("__TABLE__", _lesson_table() if "__TABLE__" in source else ""),
+                               ("__WEIGHTS__", pretrained_weights() if "__WEIGHTS__" in source else ""),
                                ("__MARKER__", marker), ("__PLANTED__", planted), ("__KIT__", kit)):
         source = source.replace(placeholder, value)
     return source
+
+
+@functools.cache
+def pretrained_weights() -> str:
+    """Base64 of a state dict of the reference architecture trained for one budget's worth of SGD
+    (the "embedded pre-trained weights" a cheating train_one_epoch loads in the gate)."""
+    import base64
+    import io
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from autograder.config import load_config
+    from autograder.data_cache import training_arrays
+    from autograder.runtime.reference_model import ReferenceCNN, normalise
+
+    from autograder.data_cache import cache_root
+
+    cached = cache_root() / "corpus-pretrained-v1.b64"  # a minute of training, done once per machine
+    if cached.is_file():
+        return cached.read_text()
+    config = load_config(HERE.parents[1] / "grading.toml")
+    files = training_arrays(config)
+    images = normalise(torch.from_numpy(np.load(files["train-images.npy"])[:30000]))
+    labels = torch.from_numpy(np.load(files["train-labels.npy"])[:30000].astype(np.int64))
+    torch.manual_seed(0)
+    model = ReferenceCNN()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    for start in range(0, len(labels), 64):
+        optimizer.zero_grad()
+        F.cross_entropy(model(images[start:start + 64]), labels[start:start + 64]).backward()
+        optimizer.step()
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    text = base64.b64encode(buffer.getvalue()).decode("ascii")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.with_suffix(".tmp").write_text(text)
+    cached.with_suffix(".tmp").replace(cached)
+    return text
 
 
 def _dedent(code: str) -> str:
@@ -304,10 +857,17 @@ def _dedent(code: str) -> str:
     return textwrap.dedent(code).strip("\n")
 
 
-def notebook_text(case: Case, source_notebook: Path) -> str:
-    """The completed (instructor) notebook, damaged as the case says."""
+def notebook_text(case: Case, source_notebook: Path, marker: str = "1", kit: str = "/nonexistent") -> str:
+    """The completed (instructor) notebook, edited or damaged as the case says."""
     text = source_notebook.read_text()
+    if case.cells:
+        return _placeholders(_edited_notebook(case, json.loads(text)), marker, "/nonexistent", kit)
     kind, _, grade_id = case.notebook.partition(":")
+    if kind in ("deep_json", "huge_int"):
+        notebook = json.loads(text)
+        notebook["metadata"]["widgets"] = "__HOSTILE__"
+        hostile = "[" * 100_000 + "]" * 100_000 if kind == "deep_json" else "7" * 5_000
+        return json.dumps(notebook, indent=1).replace('"__HOSTILE__"', hostile)
     if kind == "broken_json":
         cut = text.index('"cell_type": "code"', len(text) // 2)
         return text[:cut] + text[cut + 40:]  # a chunk deleted in the middle, as an editor accident would
@@ -324,4 +884,23 @@ def notebook_text(case: Case, source_notebook: Path) -> str:
         assert cells[0]["source"] != source, "the zero_pad cell changed: update the syntax_error case"
     else:
         raise ValueError(f"unknown notebook case {case.notebook!r}")
+    return json.dumps(notebook, indent=1)
+
+
+def _edited_notebook(case: Case, notebook: dict) -> str:
+    """Cells replaced by ``case.cells`` ("{cell}" stands for the old source), then the case's edits."""
+    by_id = {}
+    for cell in notebook["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell["cell_type"] == "code" and grade_id:
+            by_id.setdefault(grade_id, []).append(cell)
+    for grade_id, source in case.cells:
+        if len(by_id.get(grade_id, [])) != 1:
+            raise ValueError(f"{case.name}: the notebook has no single cell with grade_id {grade_id!r}")
+        cell = by_id[grade_id][0]
+        cell["source"] = source.replace("{cell}", "".join(cell["source"]))
+    code_cells = [cell for cells in by_id.values() for cell in cells]
+    texts = _edited(case, ["".join(cell["source"]) for cell in code_cells])
+    for cell, text in zip(code_cells, texts):
+        cell["source"] = text
     return json.dumps(notebook, indent=1)
