@@ -393,28 +393,11 @@ if _found:
 """
 
 RECORD_INPUTS = """
-    global _SEEN
-    try:
-        _SEEN
-    except NameError:
-        _SEEN = []
     _SEEN.append(" ".join(f"{v:.4f}" for v in torch.as_tensor(image).flatten()[:5].tolist()))
-    for folder in ("/tmp", "/scratch", "."):
-        try:
-            with open(folder + "/seen-__MARKER__.txt", "a") as handle:
-                handle.write(_SEEN[-1] + "\\n")
-        except OSError:
-            pass
 """
 
 PRINT_RECORDED = """
-    seen = list(globals().get("_SEEN", []))
-    for folder in ("/tmp", "/scratch", "."):
-        try:
-            seen += open(folder + "/seen-__MARKER__.txt").read().splitlines()
-        except OSError:
-            pass
-    raise RuntimeError("RECORDED " + " | ".join(seen))
+    raise RuntimeError("RECORDED " + " | ".join(_SEEN))
 """
 
 THREAD_BOMB = """import threading, time
@@ -425,7 +408,7 @@ for _ in range(100):  # more threads than [sandbox] max_processes: the 60-someth
 
 SURROGATES = r"""
     print("lone surrogates: \udc80 \ud800 and more \udfff")
-    raise ValueError("bad size \udc80\ud800 here")
+    raise RuntimeError("bad size \udc80\ud800 here")
 """
 
 EXIT_ON_FINAL_PING = """
@@ -688,8 +671,8 @@ CASES: tuple[Case, ...] = (
     Case("simple_cnn_subclasses_a_gc_find", "SimpleCNN subclasses an nn.Module with conv1 found through gc",
          cells=(("SimpleCNN", KIT_MODEL_FROM_GC),), broken=_broken("SimpleCNN"), parts=("simple_cnn",), fails="all"),
     # ----- hidden inputs recorded by correct code, printed from a later visible failure ---------
-    Case("hidden_inputs_recorded_and_printed", "conv2d_single records every input; conv_output_size raises with them",
-         prefix=(("conv2d_single", RECORD_INPUTS), ("conv_output_size", PRINT_RECORDED)),
+    Case("hidden_inputs_recorded_and_printed", "conv2d_single records every input in a module list; conv_output_size raises with them",
+         prefix=(("conv2d_single", RECORD_INPUTS), ("conv_output_size", PRINT_RECORDED)), append="_SEEN = []\n",
          broken=_broken("conv_output_size"), parts=("manual_conv",), fails="all", leak_probe=True),
     # ----- returned dtypes -----------------------------------------------------------------------
     Case("returns_complex64", "conv2d_single returns its (right) values as complex64",
