@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -27,16 +26,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from select import select as wait_readable
 
-from .config import GradingConfig
+from .config import GradingConfig, grading_digest
 from .job import ERROR, GRADED, JobProcess
 from .layout import SUBMISSION_SUFFIXES, Course, find_submission, sha256_file
 from .progress import Progress
-from .results import SubmissionResult, TestResult, write_json_atomic
+from .provenance import graders_digest, kit_release, provenance
+from .results import SubmissionResult, TestResult, load_result, merge_part, write_json_atomic, write_result
 from .shard import Shard
 
 NOT_NOTEBOOK, NO_FILE = "not_a_notebook", "no_file"
 SCORED = (GRADED, NOT_NOTEBOOK, NO_FILE)  # rows that carry a score; anything else is retried
-GRADERS_DIR = Path(__file__).resolve().parent / "graders"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -68,36 +67,9 @@ def default_jobs(config: GradingConfig) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, config.sandbox.torch_threads))
 
 
-def config_digest(config: GradingConfig) -> str:
-    """The grade-relevant settings only (editing the due date does not make results stale)."""
-    try:
-        from .config import grading_digest
-    except ImportError:
-        return hashlib.sha256(Path(config.path).read_bytes()).hexdigest()
-    return grading_digest(config)
-
-
-def graders_digest(folder: Path = GRADERS_DIR) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def kit_version() -> str:
-    """The kit's release (pyproject.toml's version): bumped when the engine changes how it grades."""
-    import tomllib
-
-    try:
-        return str(tomllib.loads((GRADERS_DIR.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
-                   ["project"]["version"])
-    except (OSError, ValueError, KeyError):
-        return "unknown"
-
-
 def digests(config: GradingConfig) -> dict[str, str]:
     """What besides the submission determines a grade; every row and manifest records it."""
-    return {"config_sha256": config_digest(config), "graders_sha256": graders_digest(), "kit_version": kit_version()}
+    return {"config_sha256": grading_digest(config), "graders_sha256": graders_digest(), "kit_version": kit_release()}
 
 
 def manifest_path(course: Course, shard: Shard | None = None) -> Path:
@@ -350,16 +322,13 @@ class _Batch:
         self.progress.finished(task.student, ERROR, seconds, failed=True)
 
     def _record_graded(self, task: Task, work: Path, seconds: float) -> None:
-        if task.part is not None:
-            _merge_part(self.course.graded_dir(task.student), work, task.part)
+        result = load_result(work)
+        if task.part is not None:  # plan asked for it only on a finished grade of the same file; merge_part checks
+            result = merge_part(load_result(self.course.graded_dir(task.student)), result, task.part)
+            write_result(work, result)
             _render_html(work)  # the merged feedback.json needs its report drawn again
-        results = json.loads((work / "results.json").read_text(encoding="utf-8"))
-        try:
-            problems = json.loads((work / "feedback.json").read_text(encoding="utf-8")).get("problems", [])
-        except (OSError, ValueError):
-            problems = []
         self._publish(task.student, work)
-        self._save(task.student, self._row(task, GRADED, " ".join(problems)[:500], results, seconds))
+        self._save(task.student, self._row(task, GRADED, " ".join(result.problems)[:500], result, seconds))
         self.summary.graded.append(task.student)
         self.progress.finished(task.student, GRADED, seconds)
 
@@ -370,12 +339,11 @@ class _Batch:
                             summary=f"Not graded: {reason}.") for key, part in self.config.parts.items()]
         result = SubmissionResult(submission=str(task.submission or ""), kind="unreadable", tests=tests,
                                   parts={k: (p.title, p.points) for k, p in self.config.parts.items()},
-                                  problems=[reason])
-        write_json_atomic(work / "results.json", result.to_gradescope())
-        write_json_atomic(work / "feedback.json", result.to_feedback_data())
+                                  problems=[reason], provenance=provenance(self.config, task.submission or ""))
+        write_result(work, result)
         _render_html(work)
         self._publish(task.student, work)
-        self._save(task.student, self._row(task, status, reason, result.to_gradescope(), 0.0))
+        self._save(task.student, self._row(task, status, reason, result, 0.0))
         self.summary.graded.append(task.student)
         self.summary.failed.append(task.student)
         self.progress.finished(task.student, status, 0.0, failed=True)
@@ -396,18 +364,14 @@ class _Batch:
             submission = submission.relative_to(self.course.root)  # the same row on every machine
         return {"submission": str(submission or ""), "sha256": task.sha256, **self.keys}
 
-    def _row(self, task: Task, status: str, reason: str, results: dict, seconds: float) -> dict:
-        parts = {key: 0.0 for key in self.config.parts}
-        for test in results.get("tests", []):
-            for tag in test.get("tags", []):
-                if tag in parts:
-                    parts[tag] += float(test.get("score", 0))
-        return {**self._provenance(task), "status": status, "reason": reason,
-                "score": float(results.get("score", 0.0)),
-                "max_score": float(results.get("max_score", self.config.max_score)),
-                "parts": {key: round(value, 2) for key, value in parts.items()},  # test scores are whole cents
-                "seconds": round(seconds, 2), "execution_time": results.get("execution_time"),
-                "graded_at": _now()}
+    def _row(self, task: Task, status: str, reason: str, result: SubmissionResult, seconds: float) -> dict:
+        row = {**self._provenance(task), "status": status, "reason": reason, "score": result.score,
+               "max_score": result.max_score, "parts": result.part_scores(),
+               "seconds": round(seconds, 2), "execution_time": round(result.execution_time, 2),
+               "graded_at": _now()}
+        if result.provenance.get("submission_sha256"):  # the bytes actually graded, if the file changed since plan
+            row["sha256"] = result.provenance["submission_sha256"]
+        return row
 
     def _save(self, student: str, row: dict) -> None:
         self.manifest["students"][student] = row
@@ -439,33 +403,3 @@ def _render_html(work: Path) -> None:
     except ImportError:  # the HTML report is optional; results.json is the grade
         return
     write_feedback(work)  # never raises for drawing problems; a page that says so instead
-
-
-def _merge_part(previous_dir: Path, work: Path, part: str) -> None:
-    """Re-grading one part: keep the previous results of the other parts, take this part's new ones.
-    ``plan`` only asks for this when the previous result is a finished grade of the same file."""
-    for name, key_of in (("results.json", lambda t: t.get("tags", [None])[0]), ("feedback.json", lambda t: t.get("part"))):
-        if not (previous_dir / name).is_file() or not (work / name).is_file():
-            continue  # results.json is always there (plan checked it); feedback.json is the report's data
-        old = json.loads((previous_dir / name).read_text(encoding="utf-8"))
-        new = json.loads((work / name).read_text(encoding="utf-8"))
-        fresh = [t for t in new.get("tests", []) if key_of(t) == part]
-        if not fresh:
-            raise ValueError(f"--part {part}: the selection graded no test of part {part!r}")
-        tests, placed = [], False
-        for test in old.get("tests", []):
-            if key_of(test) == part:
-                if not placed:
-                    tests += fresh
-                    placed = True
-            else:
-                tests.append(test)
-        if not placed:
-            tests += fresh
-        old["tests"] = tests
-        # tests' scores are stored rounded to 4 places: their sum is good to 2 (what Gradescope shows)
-        old["score"] = round(sum(float(t.get("score", 0)) for t in tests), 2)
-        if isinstance(old.get("output"), str) and old["output"].startswith("Score: "):
-            rest = old["output"].split("\n", 1)[1:]
-            old["output"] = "\n".join([f"Score: {old['score']:g} / {old.get('max_score', 0):g}"] + rest)
-        write_json_atomic(work / name, old)

@@ -48,6 +48,25 @@ def _feedback(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    from .grade import GraderError
+    from .verify import verify
+
+    try:
+        verification = verify(args.out_dir, args.submission, load_config(args.config), runs=args.runs)
+    except (OSError, ValueError) as error:  # no readable OUTDIR/results.json
+        print(f"error: cannot read {Path(args.out_dir) / 'results.json'}: {error}", file=sys.stderr)
+        return 2
+    except GraderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # the grader's own bug: a fault, never "a score differs"
+        print(f"error: the grader failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    print(verification.text())
+    return 0 if verification.identical else 1
+
+
 def _export_solutions(args) -> int:
     from .release import export_solutions
 
@@ -246,6 +265,18 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_argument("out_dir", metavar="OUT_DIR", help="a directory written by the grade command")
     feedback.set_defaults(run=_feedback)
 
+    check = commands.add_parser(
+        "verify", help="re-grade a submission and check that OUT_DIR/results.json is reproduced to the cent",
+        description="Re-grade SUBMISSION (in a temporary folder, with the tests the recorded grade selected) and "
+                    "compare every test's score with OUT_DIR/results.json, to the cent; also say whether the kit, "
+                    "configuration, graders, submission or library versions differ from the recorded provenance. "
+                    "Exits 0 when every score is identical, 1 when any differs (listed), 2 when the grader "
+                    "cannot run or OUT_DIR/results.json cannot be read.")
+    check.add_argument("out_dir", metavar="OUT_DIR", help="a directory holding the results.json to check")
+    check.add_argument("submission", metavar="SUBMISSION", help="the submission that results.json grades")
+    check.add_argument("--runs", type=_positive, default=1, metavar="N", help="re-grade N times (default: 1)")
+    check.set_defaults(run=_verify)
+
     export = commands.add_parser(
         "export-solutions", help="regenerate solutions/cnn_week1.py from the source notebook",
         description="Write solutions/cnn_week1.py from the solution cells of "
@@ -253,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export_solutions)
     _class_commands(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 COURSE_HELP = "the nbgrader course directory holding submitted/, cnnkit/, export/ (default: the kit's root)"

@@ -73,7 +73,8 @@ def _grade_with(server, submission, submission_path, out_dir, config, select, gr
                 started, extracted) -> "SubmissionResult":
     from .feedback_html import write_feedback
     from .plugin import GradingPlugin, run_graders
-    from .results import SubmissionResult, write_json_atomic
+    from .provenance import provenance
+    from .results import SubmissionResult, write_result
 
     session = WorkerSession(submission, config, server)
     _limit_torch_threads(config.sandbox.threads())
@@ -104,9 +105,9 @@ def _grade_with(server, submission, submission_path, out_dir, config, select, gr
         problems=problems,
         missing_protections=session.protections.missing(),
         execution_time=time.monotonic() - started, timings=timings,
-        resources=_peak_memory(session))
-    write_json_atomic(out_dir / "results.json", result.to_gradescope())
-    write_json_atomic(out_dir / "feedback.json", result.to_feedback_data())
+        resources=_peak_memory(session),
+        provenance=provenance(config, submission_path, server, tests, select))
+    write_result(out_dir, result)
     write_feedback(out_dir)  # OUT/feedback.html, the student's report (never raises for drawing problems)
     return result
 

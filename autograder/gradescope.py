@@ -81,6 +81,7 @@ def build_gradescope_zip(config: GradingConfig, zip_path: Path, with_mnist: bool
     files: dict[str, bytes | Path] = {
         "setup.sh": SETUP_SH, "run_autograder": RUN_AUTOGRADER.replace("{assignment}", ASSIGNMENT),
         "requirements.txt": pinned_requirements(kit_root),
+        "pyproject.toml": kit_root / "pyproject.toml",  # the kit's release, for each result's provenance
         "grading.toml": Path(config.path),
         f"source/{ASSIGNMENT}/mnist_data.py": kit_root / "source" / ASSIGNMENT / "mnist_data.py",
         # the locked import cell is restored from the release, as nbgrader does

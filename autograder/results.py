@@ -1,9 +1,11 @@
-"""Grading results as data, and their one conversion to Gradescope's results.json."""
+"""Grading results as data: the one place that writes, reads back and merges results.json and
+feedback.json, and sums test scores into part and total scores."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .textsafe import clip, dumps, fit, json_size
@@ -68,6 +70,7 @@ class SubmissionResult:
     execution_time: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # startup, extraction, per part
     resources: dict[str, float] = field(default_factory=dict)  # peak memory of grader and worker
+    provenance: dict = field(default_factory=dict)  # what produced this grade (provenance.py)
 
     # Test scores are whole cents (plugin.split_points): sums are rounded to the cent.
     @property
@@ -80,6 +83,10 @@ class SubmissionResult:
 
     def part_score(self, part: str) -> float:
         return round(sum(test.score for test in self.tests if test.part == part), 2)
+
+    def part_scores(self) -> dict[str, float]:
+        """Every part of the configuration, with its score (0 for a part with no test)."""
+        return {key: self.part_score(key) for key in self.parts}
 
     def general_output(self) -> str:
         lines = [f"Score: {self.score:g} / {self.max_score:g}"]
@@ -105,12 +112,13 @@ class SubmissionResult:
                  "tags": [test.part]}
                 for test in self.tests
             ],
+            "provenance": self.provenance,  # an extra top-level key: Gradescope keeps it, shows nothing
         }, RESULTS_MAX_BYTES, limit=FIELD_LIMIT)
 
     def to_feedback_data(self) -> dict:
         """Everything the HTML feedback report needs (results.json stays pure Gradescope)."""
         data = asdict(self)
-        data["score"], data["max_score"] = self.score, self.max_score
+        data["score"], data["max_score"], data["part_scores"] = self.score, self.max_score, self.part_scores()
         for test, raw in zip(self.tests, data["tests"]):
             raw["feedback"] = test.feedback()
             raw["score"] = test.score
@@ -124,7 +132,10 @@ class SubmissionResult:
 
 
 def listed_problems(problems: list[str]) -> list[str]:
-    """At most MAX_PROBLEMS problems, each bounded, and how many more there were."""
+    """At most MAX_PROBLEMS problems, each bounded, and how many more there were (a list already
+    made by this function, as read back from feedback.json, is returned as it is)."""
+    if len(problems) == MAX_PROBLEMS + 1 and str(problems[-1]).startswith("... and "):
+        return [clip(problem, 1000) for problem in problems]
     listed = [clip(problem, 1000) for problem in problems[:MAX_PROBLEMS]]
     if len(problems) > MAX_PROBLEMS:
         listed.append(f"... and {len(problems) - MAX_PROBLEMS} more problems of the same kinds.")
@@ -140,6 +151,64 @@ def _drop_largest_attachments(data: dict, max_bytes: int) -> dict:
         excess -= json_size(raw["attachments"])
         raw["attachments"] = {"dropped": "The figure data was too large to keep."}
     return data
+
+
+def write_result(folder: Path, result: SubmissionResult) -> None:
+    """``folder/results.json`` and ``folder/feedback.json`` of ``result``, each written atomically."""
+    write_json_atomic(Path(folder) / "results.json", result.to_gradescope())
+    write_json_atomic(Path(folder) / "feedback.json", result.to_feedback_data())
+
+
+def read_results(path: Path) -> dict:
+    """A results.json as written (ValueError when it is not a JSON object with a test list)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+        raise ValueError(f"{path} is not a results.json (no list of tests)")
+    return data
+
+
+_TEST_FIELDS = {item.name for item in fields(TestResult)}
+_RESULT_FIELDS = {item.name for item in fields(SubmissionResult)} - {"tests", "parts"}
+
+
+def load_result(folder: Path) -> SubmissionResult:
+    """A result folder's feedback.json read back into a ``SubmissionResult`` (what a merge starts from).
+    Hidden tests come back without their secrets, as they were written. OSError/ValueError if unreadable."""
+    data = json.loads((Path(folder) / "feedback.json").read_text(encoding="utf-8"))
+    tests = [TestResult(**{key: value for key, value in raw.items() if key in _TEST_FIELDS}) for raw in data["tests"]]
+    return SubmissionResult(tests=tests, parts={key: tuple(value) for key, value in data["parts"].items()},
+                            **{key: value for key, value in data.items() if key in _RESULT_FIELDS})
+
+
+class NotMergeable(ValueError):
+    """The previous result is not a grade of the same submission under the same settings and graders."""
+
+
+def merge_part(previous: SubmissionResult, fresh: SubmissionResult, part: str) -> SubmissionResult:
+    """``previous`` with the tests of ``part`` that ``fresh`` graded (a part re-grade) put in their place.
+
+    Only a result of the same submission bytes, configuration, graders and kit takes a merge
+    (``provenance.SAME_GRADE_KEYS``); anything else must be graded whole."""
+    from .provenance import GATE_SEED_KEY, SAME_GRADE_KEYS
+
+    differs = [key for key in SAME_GRADE_KEYS
+               if not previous.provenance.get(key) or previous.provenance.get(key) != fresh.provenance.get(key)]
+    if differs:
+        raise NotMergeable(f"--part {part}: the previous result is not of the same {', '.join(differs)}; "
+                           "grade the whole submission")
+    graded = {test.name: test for test in fresh.tests if test.part == part and test.selected}
+    if not graded:
+        raise NotMergeable(f"--part {part}: the selection graded no test of part {part!r}")
+    names = {test.name for test in previous.tests}
+    tests = [graded.get(test.name, test) for test in previous.tests] + [t for t in graded.values() if t.name not in names]
+    seed = fresh.provenance.get(GATE_SEED_KEY)
+    provenance = {**fresh.provenance, "select": previous.provenance.get("select"), "regraded_part": part,
+                  GATE_SEED_KEY: previous.provenance.get(GATE_SEED_KEY) if seed is None else seed}
+    timings = {**previous.timings, **{key: value for key, value in fresh.timings.items() if key == f"part {part}"}}
+    return SubmissionResult(submission=fresh.submission, kind=fresh.kind, tests=tests, parts=fresh.parts,
+                            problems=fresh.problems, missing_protections=fresh.missing_protections,
+                            execution_time=previous.execution_time, timings=timings,
+                            resources=fresh.resources, provenance=provenance)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from autograder.batch import (NOT_NOTEBOOK, UnknownStudents, _merge_part, digests, drop_rows, error_report,
-                              grade_all, load_manifest, plan)
+from autograder.batch import (NOT_NOTEBOOK, UnknownStudents, digests, drop_rows, error_report, grade_all,
+                              load_manifest, plan)
 from autograder.config import load_config
 from autograder.layout import Course, sha256_file
 from autograder.progress import Progress
@@ -116,28 +116,12 @@ def test_non_notebooks_get_zero_rows_with_every_part(tmp_path):
         results = json.loads((course.graded_dir(student) / "results.json").read_text())
         assert {t["tags"][0] for t in results["tests"]} == set(config.parts)
         assert results["score"] == 0 and results["max_score"] == config.max_score
+        assert results["provenance"]["submission_sha256"] == row["sha256"] == sha256_file(
+            next(course.submission_dir(student).iterdir()))
+        assert results["provenance"]["config_sha256"] == row["config_sha256"]
     assert any("[2/2]" in line for line in lines)  # plain progress lines when not a terminal
     again = grade_all(course, config, jobs=2, progress=Progress(stream=Capture()))
     assert again.graded == [] and sorted(again.skipped) == ["yan", "zed"]  # resumed: nothing to do
-
-
-def test_regrading_one_part_keeps_the_other_parts(tmp_path):
-    old = {"score": 30, "max_score": 40, "output": "Score: 30 / 40\nmore", "tests": [
-        {"name": "a", "score": 10, "max_score": 10, "tags": ["p1"]},
-        {"name": "b", "score": 0, "max_score": 10, "tags": ["p2"]},
-        {"name": "c", "score": 20, "max_score": 20, "tags": ["p3"]}]}
-    new = {"score": 10, "max_score": 40, "tests": [
-        {"name": "a", "score": 0, "max_score": 10, "tags": ["p1"]},
-        {"name": "b", "score": 10, "max_score": 10, "tags": ["p2"]},
-        {"name": "c", "score": 0, "max_score": 20, "tags": ["p3"]}]}
-    (tmp_path / "old").mkdir()
-    (tmp_path / "work").mkdir()
-    write_json_atomic(tmp_path / "old" / "results.json", old)
-    write_json_atomic(tmp_path / "work" / "results.json", new)
-    _merge_part(tmp_path / "old", tmp_path / "work", "p2")
-    merged = json.loads((tmp_path / "work" / "results.json").read_text())
-    assert [(t["name"], t["score"]) for t in merged["tests"]] == [("a", 10), ("b", 10), ("c", 20)]
-    assert merged["score"] == 40 and merged["output"].startswith("Score: 40 / 40")
 
 
 def test_a_row_is_dropped_only_for_a_student_whose_submission_is_gone(tmp_path):

@@ -5,8 +5,9 @@ import pytest
 
 from autograder.plugin import split_points
 from autograder.report import summary
-from autograder.results import (FEEDBACK_MAX_BYTES, HIDDEN_FAILURE_TEXT, RESULTS_MAX_BYTES, SubmissionResult,
-                                TestResult, write_json_atomic)
+from autograder.results import (FEEDBACK_MAX_BYTES, HIDDEN_FAILURE_TEXT, MAX_PROBLEMS, RESULTS_MAX_BYTES,
+                                NotMergeable, SubmissionResult, TestResult, listed_problems, load_result, merge_part,
+                                read_results, write_json_atomic, write_result)
 from autograder.textsafe import clip, for_terminal, scrub
 
 
@@ -43,6 +44,64 @@ def test_hidden_tests_keep_their_secrets_everywhere():
     secret = next(test for test in result.to_gradescope()["tests"] if test["name"] == "secret")
     assert secret["output"] == HIDDEN_FAILURE_TEXT
     assert "1.5" not in json.dumps(result.to_feedback_data())
+
+
+SAME = {"submission_sha256": "s" * 64, "config_sha256": "c" * 64, "graders_sha256": "g" * 64, "kit_release": "0.1.0"}
+
+
+def _graded(scores: dict[str, list[bool]], **provenance) -> SubmissionResult:
+    """A result with tests named part/i, passed as given, 10 points per part, and its provenance."""
+    tests = [TestResult(name=f"{part}/{i}", part=part, max_score=share, passed=passed, summary="" if passed else "wrong")
+             for part, outcomes in scores.items()
+             for i, (share, passed) in enumerate(zip(split_points(10, [1] * len(outcomes)), outcomes))]
+    return SubmissionResult("s.ipynb", "notebook", tests, parts={part: (part.title(), 10) for part in scores},
+                            problems=["cell 3 did not parse"], provenance={**SAME, **provenance})
+
+
+def test_a_result_written_and_read_back_is_the_same_result(tmp_path):
+    result = _graded({"p1": [True, False, True], "p2": [False]}, gate_seed_index=3)
+    result.tests[1].hidden = True
+    write_result(tmp_path, result)
+    again = load_result(tmp_path)
+    assert again.to_gradescope() == result.to_gradescope() == read_results(tmp_path / "results.json")
+    assert again.part_scores() == {"p1": 6.67, "p2": 0.0} and again.provenance["gate_seed_index"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feedback.json", "results.json"]
+
+
+def test_a_part_regrade_replaces_only_the_tests_it_graded_and_sums_again():
+    previous = _graded({"p1": [True, True], "p2": [False, False, False], "p3": [True]}, gate_seed_index=5)
+    fresh = _graded({"p1": [False, False], "p2": [True, True, False], "p3": [False]}, select="p2 and not 2")
+    fresh.tests[4].selected = False  # p2/2 was left out of the selection: the previous verdict stays
+    merged = merge_part(previous, fresh, "p2")
+    assert [(t.name, t.passed) for t in merged.tests] == [("p1/0", True), ("p1/1", True), ("p2/0", True),
+                                                          ("p2/1", True), ("p2/2", False), ("p3/0", True)]
+    assert merged.part_scores() == {"p1": 10, "p2": 6.67, "p3": 10} and merged.score == 26.67
+    data = merged.to_gradescope()
+    assert data["score"] == 26.67 and data["output"].startswith("Score: 26.67 / 30")
+    assert merged.provenance["select"] is None and merged.provenance["regraded_part"] == "p2"
+    assert merged.provenance["gate_seed_index"] == 5  # the gate did not run again: the previous draw stands
+
+
+@pytest.mark.parametrize("key", sorted(SAME))
+def test_a_part_regrade_merges_only_into_a_grade_of_the_same_file_settings_graders_and_kit(key):
+    previous = _graded({"p1": [True], "p2": [False]})
+    with pytest.raises(NotMergeable, match=key):
+        merge_part(previous, _graded({"p1": [False], "p2": [True]}, **{key: "other"}), "p2")
+    previous.provenance.pop(key)  # a result that does not say what produced it takes no merge either
+    with pytest.raises(NotMergeable, match=key):
+        merge_part(previous, _graded({"p1": [False], "p2": [True]}), "p2")
+
+
+def test_a_regrade_that_graded_nothing_of_the_part_is_refused():
+    fresh = _graded({"p1": [True], "p2": [True]})
+    fresh.tests[1].selected = False
+    with pytest.raises(NotMergeable, match="no test of part 'p2'"):
+        merge_part(_graded({"p1": [True], "p2": [False]}), fresh, "p2")
+
+
+def test_problems_listed_once_are_not_listed_again():
+    listed = listed_problems([f"problem {i}" for i in range(MAX_PROBLEMS + 5)])
+    assert listed[-1] == "... and 5 more problems of the same kinds." and listed_problems(listed) == listed
 
 
 def test_atomic_write_leaves_only_the_finished_file(tmp_path):

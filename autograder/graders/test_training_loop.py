@@ -311,6 +311,7 @@ def test_accuracy_gate(student, grading_config, mnist_test, attach):
     budget = grading_config.training
     threads = grading_config.sandbox.threads()
     run = replay.draw(budget)
+    attach("gate_seed_index", run.index)  # the grade's provenance records which pool seed it drew
     expected = replay.Replay(budget, run, training_arrays(grading_config), threads)  # a thread while the worker trains
     described = (f"{budget.epochs} epoch(s) over {budget.train_samples:,} training images, batch size "
                  f"{budget.batch_size}, {budget.optimizer.upper()} lr {budget.learning_rate:g}"
