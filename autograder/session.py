@@ -24,7 +24,7 @@ from collections import deque
 from .config import GradingConfig
 from .contract import IMPORT_CELL_ID
 from .dependencies import unit_names, units_for
-from .extract import Submission, is_file_unit
+from .extract import WHOLE_FILE_ID, Submission, is_file_unit
 from .failures import HostFault, StudentFailure
 from .rules import manual_rule_violations, own_attributes
 from .runtime import wire
@@ -133,6 +133,9 @@ class WorkerSession:
         self._fresh_per_request = False  # inside a hidden test
         self._last_id = 0  # request ids: unique over the session, so a stale reply is never taken
         self._units = [(cell.grade_id, cell.source) for cell in submission.cells]
+        self._sources = dict(self._units)
+        if submission.kind == "python":  # its manual functions load their units; everything else the file
+            self._sources[WHOLE_FILE_ID] = submission.text
 
     @property
     def protections(self) -> Protections:
@@ -195,7 +198,10 @@ class WorkerSession:
         """A worker of the right kind with every unit ``names`` need loaded, or a StudentFailure."""
         if not self.submission.cells:
             raise StudentFailure("missing", self._missing_reason(next(iter(names), "the code")))
-        wanted = [grade_id for grade_id in units_for(names, self._units) if grade_id not in self.broken_units]
+        if self.submission.kind == "python" and not restrict:  # a .py runs as a whole, module-level code too
+            wanted = [grade_id for grade_id in (WHOLE_FILE_ID,) if grade_id not in self.broken_units]
+        else:
+            wanted = [grade_id for grade_id in units_for(names, self._units) if grade_id not in self.broken_units]
         if restrict:
             self._check_rules(names, wanted, restrict)
         connection = self._connection
@@ -214,7 +220,7 @@ class WorkerSession:
     def _check_rules(self, names: set[str], wanted: list[str], restrict: str) -> None:
         """The no-library-routine rule, read in every unit the manual function's worker loads."""
         target = ", ".join(f"`{name}`" for name in sorted(names))
-        sources = {grade_id: dict(self._units)[grade_id] for grade_id in wanted}
+        sources = {grade_id: self._sources[grade_id] for grade_id in wanted}
         used = set().union(*(unit_names(source).needs for source in sources.values()))
         own = {grade_id: own_attributes(source) for grade_id, source in sources.items()}
         for grade_id, source in sources.items():
@@ -227,7 +233,7 @@ class WorkerSession:
                                                   f"rule of this part: {'; '.join(problems)}")
 
     def _load(self, connection: _Connection, grade_id: str) -> None:
-        source = dict(self._units)[grade_id]
+        source = self._sources[grade_id]
         try:
             reply = self._request({"op": "exec_cell", "grade_id": grade_id, "source": source},
                                   self.limits.load_timeout, f"the cell {grade_id}")

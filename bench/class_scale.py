@@ -1,10 +1,13 @@
 """How grade-all scales on this machine: N submissions graded with --jobs 1 and with --jobs 2.
 
 For each setting: wall time, throughput (submissions per minute), peak memory (the largest sum of
-RSS over grade-all and all its descendants, sampled from /proc every 0.2 s) and the largest single
-process (ru_maxrss of the children). Prints the figures and writes bench/results/class_scale.json.
+RSS over grade-all and all its descendants, sampled from /proc every 0.2 s, and that sum per job)
+and the largest single process (ru_maxrss of the children). With --baseline-runs, the whole
+solution notebook is also executed by a Jupyter kernel in the same session (what nbgrader's
+autograde and otter-grader do per submission), for comparison. Prints the figures and writes
+bench/results/class_scale.json.
 
-    CNN_MNIST_DIR=/work/shared/datasets/mnist .venv/bin/python bench/class_scale.py [--n 30] [--full]
+    CNN_MNIST_DIR=/work/shared/datasets/mnist .venv/bin/python bench/class_scale.py --n 100 --baseline-runs 1
 
 By default the accuracy gate trains on 6,000 images (as tests/test_class_workflow.py does);
 --full uses grading.toml unchanged (60,000 images: much slower).
@@ -86,17 +89,21 @@ def run(jobs: int, n: int, config: Path, scratch: Path) -> dict:
         peak = max(peak, rss_bytes(descendants(process.pid)))
         time.sleep(0.2)
     wall = time.monotonic() - started
-    rows = json.loads((course / "autograded" / "manifest.json").read_text())["students"]
+    from autograder.layout import Course
+
+    rows = json.loads(Course(course).manifest.read_text())["students"]
     return {"jobs": jobs, "submissions": n, "exit": process.returncode, "wall_seconds": round(wall, 1),
             "per_submission_seconds": round(wall / n, 2), "throughput_per_minute": round(60 * n / wall, 2),
-            "peak_rss_sum_mb": round(peak / 2**20), "graded_full_marks": sum(r["score"] == r["max_score"] for r in rows.values()),
+            "peak_rss_sum_mb": round(peak / 2**20), "peak_rss_per_job_mb": round(peak / 2**20 / jobs), "graded_full_marks": sum(r.get("score") == r.get("max_score") for r in rows.values()),
             "rows": len(rows)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=30, help="submissions per run (default 30)")
-    parser.add_argument("--full", action="store_true", help="use grading.toml unchanged (60,000 training images)")
+    parser.add_argument("--full", action="store_true", help="use grading.toml unchanged (30,000 training images)")
+    parser.add_argument("--baseline-runs", type=int, default=0,
+                        help="also execute the whole solution notebook this many times (default 0)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="cnn-class-scale-"))
     try:
@@ -107,12 +114,16 @@ def main() -> None:
             text = re.sub(r"(?m)^min_accuracy = .*$", "min_accuracy = 60.0", text)
         config.write_text(text)
         results = [run(jobs, args.n, config, scratch) for jobs in (1, 2)]
+        from grade_one import SOURCE_NOTEBOOK, execute_notebook_once, spread
+
+        baseline = [execute_notebook_once(SOURCE_NOTEBOOK) for _ in range(args.baseline_runs)]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     report = {
         "machine": {"cores": os.cpu_count(), "load_average_at_end": os.getloadavg()},
-        "training_samples": "60000 (grading.toml)" if args.full else 6000,
+        "training_samples": "grading.toml" if args.full else 6000,
         "runs": results,
+        "baseline_whole_notebook_seconds": spread(baseline) if baseline else None,
         "throughput_ratio_jobs2_over_jobs1": round(results[1]["throughput_per_minute"] / results[0]["throughput_per_minute"], 2),
         "max_child_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
     }

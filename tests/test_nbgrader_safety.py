@@ -52,7 +52,8 @@ def test_nbgrader_autograde_force_keeps_the_kits_results(tmp_path):
 def test_generate_assignment_is_refused_with_submissions_in_the_gradebook(tmp_path):
     course = course_copy(tmp_path / "course")
     config = load_config()
-    row = {"student_id": "alice", "submitted_at": "", "penalty_points": 0.0, **{key: 1.0 for key in config.parts}}
+    row = {"student_id": "alice", "submitted_at": "", "penalty_points": 0.0, "total": float(len(config.parts)),
+           **{key: 1.0 for key in config.parts}}
     write_nbgrader_gradebook(f"sqlite:///{course.root / 'gradebook.db'}", course, config, [row])
     before = sorted(p.name for p in (course.root / "release" / "cnn_week1").iterdir())
     done = nbgrader(course, "generate_assignment", "cnn_week1", "--force")

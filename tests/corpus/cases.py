@@ -149,15 +149,18 @@ _spawn()
 """
 
 WALK = """
-import os as _walk_os
+import os as _walk_os, time as _walk_time
 _FILES = []
 def _all_files():
-    # every file the submission can see (cached: the first call pays for the walk)
+    # every file the submission can see within 3 s (each fresh worker walks again; cached per worker)
     if not _FILES:
+        _stop = _walk_time.monotonic() + 3
         for _top in sorted(_walk_os.listdir("/")):
             if _top not in ("proc", "sys", "dev"):
                 for _folder, _dirs, _names in _walk_os.walk("/" + _top):
                     _FILES.extend(_walk_os.path.join(_folder, _name) for _name in _names)
+                    if _walk_time.monotonic() > _stop:
+                        break
         _FILES.append("")
     return _FILES
 """
@@ -590,9 +593,10 @@ CASES: tuple[Case, ...] = (
     # ----- attacks ------------------------------------------------------------------------------
     Case("sys_exit_at_import", "the file calls sys.exit(0) after defining everything",
          append="import sys\nsys.exit(0)\n", parts=("output_size", "pooling")),
-    Case("os_exit_at_import", "the file calls os._exit(0) at import: nothing can be loaded",
+    Case("os_exit_at_import", "the file calls os._exit(0) at import: the file as a whole never loads "
+         "(a manual function's own worker loads only the definitions it needs, so those keep their points)",
          append="import os\nos._exit(0)\n", parts=("output_size", "pooling"),
-         broken=_broken("conv_output_size", "same_padding", "zero_pad", "max_pool2d", "avg_pool2d")),
+         broken=_broken("conv_output_size", "same_padding")),
     Case("patch_checks_at_import", "monkeypatches torch.allclose/equal, numpy.testing and builtins, with an avg_pool2d bug",
          replace=(("out = total / (size * size)", "out = total"),), append=PATCH_EVERYTHING,
          broken=_broken("avg_pool2d"), parts=None),
@@ -617,7 +621,7 @@ CASES: tuple[Case, ...] = (
     Case("os_exit_in_one_function", "zero_pad calls os._exit(0)",
          prefix=(("zero_pad", "import os\nos._exit(0)"),), broken=_broken("zero_pad"), parts=("pooling",)),
     Case("reads_grader_files", "looks for the graders and the solution and prints them",
-         prefix=(("conv_output_size", READ_GRADER), ("max_pool2d", READ_GRADER)), append=WALK,
+         prefix=(("same_padding", READ_GRADER),), append=WALK,
          parts=("output_size", "pooling")),
     # ----- notebooks ----------------------------------------------------------------------------
     Case("notebook_broken_json", "a notebook whose JSON was damaged by a text editor", notebook="broken_json",
