@@ -259,7 +259,10 @@ def test_gradescope_zip_grades_the_reference_in_a_gradescope_layout(tmp_path, mn
         names = bundle.namelist()
         bundle.extractall(root / "source")
     assert {"setup.sh", "run_autograder", "grading.toml", "requirements.txt"} <= set(names)
-    assert not any(name.endswith(".ipynb") for name in names), "the source notebook (answers) must not ship"
+    notebooks = [name for name in names if name.endswith(".ipynb")]
+    assert notebooks == ["release/cnn_week1/cnn_week1.ipynb"], "only the student release may ship (answers never)"
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as bundle:
+        assert "BEGIN SOLUTION" not in bundle.read(notebooks[0]).decode()
     assert "torch==2.14.1" in (root / "source" / "requirements.txt").read_text()
     assert "bubblewrap" in (root / "source" / "setup.sh").read_text()
     assert all(f"mnist/{n}" in names for n in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))

@@ -43,8 +43,8 @@ def worker_processes(server: sandbox.ForkServer, identity: dict) -> list[int]:
     """Host pids of one worker's processes: its pid namespace under bubblewrap, its fresh uid without.
 
     ``identity`` is what the worker's ``identity()`` (in ``WELL``) returned."""
-    key, value = ("ns", identity["ns"]) if server.mode == "namespaces" else ("uid", identity["uid"])
-    return [pid for pid, process in host_processes().items() if process[key] == value]
+    keys = ("ns", "uid") if server.mode == "namespaces" else ("uid",)  # the kernel reuses namespace inodes
+    return [pid for pid, process in host_processes().items() if all(process[key] == identity[key] for key in keys)]
 
 
 def assert_worker_gone(server: sandbox.ForkServer, identity: dict) -> None:
