@@ -20,6 +20,9 @@ for one contract name in ``CHECKS``.
 """
 from __future__ import annotations
 
+import os
+import sys
+import sysconfig
 import traceback
 from contextlib import contextmanager
 from typing import Callable
@@ -143,15 +146,52 @@ def _run_one(name: str, namespace: dict) -> bool:
     except KeyboardInterrupt:
         raise
     except BaseException as error:  # the student's own error: show it, never stop the notebook
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        print(f"❌ {name}: raised {type(error).__name__}: {error} (line {where.lineno}, in {where.name})"
-              + _error_hint(error))
+        print(f"❌ {name}: raised {_describe(error)}{_student_line(error)}" + _error_hint(error))
         return False
     print(f"✅ {name}: passed")
     return True
 
 
+def _describe(error: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line, clipped (a torch message can run over many lines)."""
+    text = " ".join(str(error).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _is_library_file(filename: str) -> bool:
+    """Whether ``filename`` belongs to Python, an installed package or these checks (not to the student)."""
+    if filename.startswith("<frozen"):
+        return True
+    path = os.path.realpath(filename)
+    return path == _THIS_FILE or any(path.startswith(root + os.sep) for root in _LIBRARY_ROOTS)
+
+
+_THIS_FILE = os.path.realpath(__file__)
+_LIBRARY_ROOTS = tuple(sorted({os.path.realpath(path) for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                               for path in [sysconfig.get_paths().get(key)] if path}))
+
+
+def _student_line(error: BaseException) -> str:
+    """`` (line N of your `function`: `code`)``: the innermost frame of the student's own code, or ''.
+
+    Frames of PyTorch, Python and these checks are skipped, so the line is the student's, never a
+    library's internals."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not _is_library_file(frame.filename)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    code = " ".join((frame.line or "").split())
+    where = f"line {frame.lineno} of your `{frame.name}`" if frame.name != "<module>" else f"line {frame.lineno} of your cell"
+    return f" ({where}: `{code}`)" if code else f" ({where})"
+
+
 def _error_hint(error: BaseException) -> str:
+    if isinstance(error, AttributeError) and "'SimpleCNN' object has no attribute" in str(error):
+        return ("\n   Hint: the model has only the submodules conv1, pool1, conv2, pool2, fc1, fc2, fc3 "
+                "(no ReLU module): apply torch.relu (or F.relu) yourself")
     if isinstance(error, TypeError) and "float" in str(error):
         return ("\n   Hint: a size computed with / is a float; sizes need whole numbers: use // "
                 "(floor division), as in the output-size formula")
@@ -159,17 +199,39 @@ def _error_hint(error: BaseException) -> str:
 
 
 @contextmanager
-def not_done_yet_is_ok():
-    """For demo cells: a stub's NotImplementedError prints one ⏳ line; any other error still shows."""
+def not_done_yet_is_ok(*uses: str):
+    """For demo and plot cells: your code's error never stops the notebook (Run All reaches every check).
+
+    A stub's NotImplementedError prints one ⏳ line; any other error of your code prints two lines:
+    which function, what went wrong, and which check cell to run. ``uses`` names the contract
+    functions or classes the demo relies on, for errors raised inside PyTorch (a wrong layer size).
+    """
     try:
         yield
     except NotImplementedError as error:
-        name = _unfinished_name(error)
+        name = _unfinished_name(error, uses)
         print(f"⏳ {name} is not implemented yet — fill in its cell above, then re-run this cell.")
+    except Exception as error:  # KeyboardInterrupt (the stop button) still stops the cell
+        _close_open_figures()
+        if isinstance(error, NameError) and getattr(error, "name", None) in ALL_NAMES:
+            name, what = error.name, "is not defined: run its cell above (or fix the error shown there)"
+        else:
+            name = _unfinished_name(error, uses)
+            what = f"raised {_describe(error, 200)}{_student_line(error)}"
+        print(f"❌ {name} {what}")
+        print("   This demo stopped there — run the check cell below to see what is wrong.")
 
 
-def _unfinished_name(error: BaseException) -> str:
-    """The contract name whose stub raised: the innermost frame that is a contract function or method."""
+def _close_open_figures() -> None:
+    """A demo that failed half way leaves no half-drawn figure behind."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+
+
+def _unfinished_name(error: BaseException, uses: tuple = ()) -> str:
+    """The contract name that raised: the innermost frame that is a contract function or method, else
+    the first of ``uses`` (the names the demo relies on)."""
     for frame, _ in reversed(list(traceback.walk_tb(error.__traceback__))):
         function = frame.f_code.co_name
         if function in ALL_NAMES:
@@ -177,6 +239,8 @@ def _unfinished_name(error: BaseException) -> str:
         owner = frame.f_locals.get("self")
         if owner is not None and type(owner).__name__ in ALL_NAMES:
             return type(owner).__name__
+    if uses:
+        return uses[0]
     return "a function this cell uses"
 
 
@@ -737,6 +801,10 @@ class _LessonCNN(nn.Module):
 
     def forward(self, x):
         return _lesson_forward(self, x)
+
+
+# Errors name a model's class ("'SimpleCNN' object has no attribute 'relu'"): name the one students know.
+_LessonCNN.__name__ = _LessonCNN.__qualname__ = "SimpleCNN"
 
 
 @_check("feature_maps")

@@ -1,0 +1,260 @@
+"""Run All with classic mistakes: the student release, with wrong answers pasted into its answer cells.
+
+A wrong answer must never stop Run All in a read-only demo or plot cell before the part's check cell:
+the demo prints two lines (which function, what went wrong, "run the check cell below") and the run
+goes on, so that every check cell runs and says what is wrong, on the student's own line.
+
+Each notebook runs in one real kernel with Jupyter's strict Run All semantics: any error in a locked
+cell stops the run and fails the test. The only error Jupyter itself raises in a *student's* cell (a
+syntax error there) is the student's own cell, which nothing can guard; the run records it and goes on
+with the next cell, as a student does after "Run All Below". Mistakes are grouped three notebooks to a
+test run (they touch different functions), with quick-mode training, to keep the cost down.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from autograder.contract import ASSIGNMENT, GRADED_NAMES, PARTS
+from autograder.extract import SOLUTION_MARKERS
+
+REPO = Path(__file__).resolve().parents[1]
+RELEASE = REPO / "release" / ASSIGNMENT
+SOURCE_NOTEBOOK = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+_CONV_LOOP = '''
+    image = F.pad(image, (padding, padding, padding, padding))
+    kh, kw = kernel.shape
+    rows = (image.shape[0] - kh) // stride + 1
+    cols = (image.shape[1] - kw) // stride + 1
+    out = torch.zeros(rows, cols)
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = (image[i * stride:i * stride + kh, j * stride:j * stride + kw] * kernel).sum()
+    return out
+'''
+MISTAKES = {  # mistake -> (the answer cell it replaces, that cell's new source)
+    "flipped kernel": ("conv2d_single", "def conv2d_single(image, kernel, stride=1, padding=0):\n"
+                                        "    kernel = kernel.flip(0, 1)" + _CONV_LOOP),
+    "missing +1 in the output size": ("conv_output_size", "def conv_output_size(n, f, padding=0, stride=1):\n"
+                                                          "    return (n + 2 * padding - f) // stride\n"),
+    "pooling without stride": ("max_pool2d", """def max_pool2d(x, size=2, stride=2):
+    rows, cols = x.shape[-2] - size + 1, x.shape[-1] - size + 1
+    out = torch.zeros(*x.shape[:-2], rows, cols)
+    for i in range(rows):
+        for j in range(cols):
+            out[..., i, j] = x[..., i:i + size, j:j + size].amax(dim=(-2, -1))
+    return out
+"""),
+    "no zero_grad": ("train_one_epoch", """def train_one_epoch(model, loader, criterion, optimizer, device="cpu"):
+    model.train()
+    total, correct, seen = 0.0, 0, 0
+    for images, labels in loader:
+        logits = model(images)
+        loss = criterion(logits, labels)
+        loss.backward()
+        optimizer.step()
+        total += loss.item()
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(labels)
+    return total / len(loader), 100.0 * correct / seen
+"""),
+    "evaluate without eval or no_grad": ("evaluate", """def evaluate(model, loader, device="cpu"):
+    correct, seen = 0, 0
+    for images, labels in loader:
+        correct += (model(images).argmax(1) == labels).sum().item()
+        seen += len(labels)
+    return 100.0 * correct / seen
+"""),
+    "one-sided padding": ("zero_pad", """def zero_pad(x, pad):
+    if pad < 0:
+        raise ValueError("negative pad")
+    out = torch.zeros(*x.shape[:-2], x.shape[-2] + pad, x.shape[-1] + pad, dtype=x.dtype)
+    out[..., :x.shape[-2], :x.shape[-1]] = x
+    return out
+"""),
+    "wrong fc1 in_features": ("SimpleCNN", """class SimpleCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.pool1 = nn.Conv2d(1, 6, 5, padding=2), nn.MaxPool2d(2, 2)
+        self.conv2, self.pool2 = nn.Conv2d(6, 16, 5), nn.MaxPool2d(2, 2)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(16 * 4 * 4, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool1(F.relu(self.conv1(x)))
+        x = self.pool2(F.relu(self.conv2(x)))
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc3(F.relu(self.fc2(x)))
+"""),
+    "a stub left": ("feature_maps", None),  # the release's own stub, untouched
+    "a raising conv2d_single": ("conv2d_single", """def conv2d_single(image, kernel, stride=1, padding=0):
+    kh, kw = kernel.shape
+    out = torch.zeros(image.shape[0] - kh + 1, image.shape[1] - kw + 1)
+    for i in range(image.shape[0]):
+        for j in range(image.shape[1]):
+            out[i, j] = (image[i:i + kh, j:j + kw] * kernel).sum()
+    return out
+"""),
+    "a syntax error in one cell": ("avg_pool2d", "def avg_pool2d(x, size=2, stride=2)\n    return x\n"),
+    "a ReLU module the model does not have": ("feature_maps", """def feature_maps(model, image):
+    with torch.no_grad():
+        conv1 = model.relu(model.conv1(image))
+        pool1 = model.pool1(conv1)
+        return {"conv1": conv1, "pool1": pool1, "conv2": model.relu(model.conv2(pool1))}
+"""),
+}
+NOTEBOOKS = {  # mistakes in different functions, one kernel per notebook
+    "wrong values": ("flipped kernel", "missing +1 in the output size", "pooling without stride",
+                     "no zero_grad", "evaluate without eval or no_grad"),
+    "wrong shapes": ("one-sided padding", "wrong fc1 in_features", "a stub left"),
+    "raising": ("a raising conv2d_single", "a syntax error in one cell", "a ReLU module the model does not have"),
+}
+
+
+def grade_id(cell) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or ""
+
+
+def is_answer_cell(cell) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+
+def stream_lines(cell) -> list[str]:
+    return "".join(output.get("text", "") for output in cell.outputs
+                   if output.output_type == "stream").splitlines()
+
+
+def run_all(notebook, folder: Path, mnist_dir: Path) -> list[str]:
+    """Jupyter's Run All in one kernel: an error in a locked cell stops it (and fails the test); an
+    error in an answer cell is recorded and the run goes on below it. Returns the answer cells that raised."""
+    raised = []
+    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this process's environment
+        patch.setenv("CNN_WEEK1_QUICK", "1")
+        patch.setenv("CNN_MNIST_DIR", str(Path(mnist_dir).resolve()))
+        patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        patch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=False,
+                                resources={"metadata": {"path": str(folder)}})
+        with client.setup_kernel():
+            for index, cell in enumerate(notebook.cells):
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as error:
+                    if not is_answer_cell(cell):
+                        pytest.fail(f"Run All stopped at the read-only cell {grade_id(cell) or index}:\n{error}")
+                    raised.append(grade_id(cell))
+    return raised
+
+
+@pytest.fixture(scope="module", params=list(NOTEBOOKS))
+def mistaken(request, tmp_path_factory, mnist_dir):
+    """(mistakes, executed notebook, answer cells that raised, its folder) for one group of mistakes."""
+    mistakes = NOTEBOOKS[request.param]
+    folder = tmp_path_factory.mktemp("mistakes") / ASSIGNMENT
+    shutil.copytree(RELEASE, folder)
+    notebook = nbformat.read(folder / f"{ASSIGNMENT}.ipynb", as_version=4)
+    answers = {grade_id(cell): "\n".join(line for line in cell.source.splitlines()
+                                         if not SOLUTION_MARKERS.match(line))
+               for cell in nbformat.read(SOURCE_NOTEBOOK, as_version=4).cells if grade_id(cell) in GRADED_NAMES}
+    wrong = {MISTAKES[name][0]: MISTAKES[name][1] for name in mistakes}
+    assert len(wrong) == len(mistakes)  # one mistake per function
+    for cell in notebook.cells:
+        if grade_id(cell) in GRADED_NAMES:
+            source = wrong.get(grade_id(cell), answers[grade_id(cell)])
+            if source is not None:
+                cell.source = source
+    raised = run_all(notebook, folder, mnist_dir)
+    return mistakes, notebook, raised, folder
+
+
+def test_run_all_reaches_every_check_cell(mistaken):
+    mistakes, notebook, raised, _ = mistaken
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count is not None for cell in code)  # every cell ran, to the last one
+    for part, names in PARTS.items():
+        check = next(cell for cell in code if grade_id(cell) == f"check_{part}")
+        lines = [line for line in stream_lines(check) if line.startswith(("✅", "❌", "⏳"))]
+        assert [line.split()[1].rstrip(":") for line in lines] == list(names), (part, stream_lines(check))
+    expected_raising = {MISTAKES[name][0] for name in mistakes if name == "a syntax error in one cell"}
+    assert set(raised) == expected_raising
+
+
+def test_no_locked_cell_shows_a_traceback(mistaken):
+    _, notebook, _, _ = mistaken
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and not is_answer_cell(cell):
+            assert not any(output.output_type == "error" for output in cell.outputs), grade_id(cell)
+            assert "Traceback" not in "\n".join(stream_lines(cell)), grade_id(cell)
+
+
+def test_each_mistake_is_named_in_its_check_cell(mistaken):
+    mistakes, notebook, _, _ = mistaken
+    verdicts = {}
+    for cell in notebook.cells:
+        if grade_id(cell).startswith("check_"):
+            for line in stream_lines(cell):
+                if line.startswith(("✅", "❌", "⏳")):
+                    verdicts[line.split()[1].rstrip(":")] = line
+    for name in mistakes:
+        function = MISTAKES[name][0]
+        want = "⏳" if name == "a stub left" else "❌"
+        assert verdicts[function].startswith(want), (name, verdicts[function])
+    for function, line in verdicts.items():
+        if function not in {MISTAKES[name][0] for name in mistakes}:
+            assert line.startswith("✅"), line  # one mistake does not fail other functions' checks
+        assert "_LessonCNN" not in line and "__getattr__" not in line and "site-packages" not in line, line
+
+
+def test_a_raising_function_is_shown_at_the_students_line(mistaken):
+    mistakes, notebook, _, _ = mistaken
+    cells = {grade_id(cell): cell for cell in notebook.cells}
+    stopped = [grade_id(cell) for cell in notebook.cells if cell.cell_type == "code"
+               and "   This demo stopped there — run the check cell below to see what is wrong." in stream_lines(cell)]
+    if "a raising conv2d_single" not in mistakes:
+        # nothing raised in this notebook but (maybe) SimpleCNN, whose demo and training cells say so
+        assert set(stopped) <= {"demo_simple_cnn", "train_mnist"}, stopped
+        return
+    check = next(line for line in stream_lines(cells["check_manual_conv"]) if line.startswith("❌ conv2d_single"))
+    where = "(line 6 of your `conv2d_single`: `out[i, j] = (image[i:i + kh, j:j + kw] * kernel).sum()`)"
+    assert check.startswith("❌ conv2d_single: raised RuntimeError:") and check.endswith(where), check
+    # the demo before the check cell: two lines, then the run went on
+    demo = stream_lines(cells["demo_edges"])
+    assert len(demo) == 2 and demo[0].startswith("❌ conv2d_single raised RuntimeError:") and demo[0].endswith(where)
+    assert demo[1] == "   This demo stopped there — run the check cell below to see what is wrong."
+    assert "demo_edges" in stopped and "demo_output_size" in stopped  # its padding demo uses conv2d_single too
+    relu = next(line for line in stream_lines(cells["check_feature_maps"]) if line.startswith("❌ feature_maps"))
+    assert "'SimpleCNN' object has no attribute 'relu'" in relu
+    assert "(line 3 of your `feature_maps`: `conv1 = model.relu(model.conv1(image))`)" in relu
+    hint = stream_lines(cells["check_feature_maps"])[1]
+    assert hint.startswith("   Hint: the model has only the submodules conv1, pool1, conv2")
+    assert stream_lines(cells["check_pooling"])[1].startswith("❌ avg_pool2d: not defined")
+
+
+def test_a_wrong_layer_size_stops_only_the_demo(mistaken):
+    mistakes, notebook, _, folder = mistaken
+    cells = {grade_id(cell): cell for cell in notebook.cells}
+    if "wrong fc1 in_features" not in mistakes:
+        # training worked: the progress bar was drawn and the weights were saved next to the notebook
+        training = "".join(output.get("text", "") for output in cells["train_mnist"].outputs
+                           if output.output_type == "stream")
+        assert "\repoch 1/1 [" in training and "batches" in training
+        assert (folder / "cnn_week1_model.pth").is_file()
+        return
+    demo = stream_lines(cells["demo_simple_cnn"])
+    errors = [line for line in demo if line.startswith("❌")]
+    assert len(errors) == 1 and errors[0].startswith("❌ SimpleCNN raised RuntimeError: mat1 and mat2 shapes")
+    assert demo[demo.index(errors[0]) + 1] == "   This demo stopped there — run the check cell below to see what is wrong."
+    assert len(demo) <= 12  # the layer shapes printed so far, then two lines: no PyTorch traceback
+    training = stream_lines(cells["train_mnist"])
+    assert any(line.startswith("❌ SimpleCNN raised RuntimeError") for line in training), training
+    assert not (folder / "cnn_week1_model.pth").exists()
+    for later in ("plot_training", "demo_filters", "demo_filter_outputs", "demo_feature_maps"):
+        assert stream_lines(cells[later])[0].startswith("⏳ no trained model yet") or \
+            stream_lines(cells[later])[0].startswith("⏳ no training history yet"), later
