@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 from nbclient import NotebookClient
 
 from autograder.contract import ASSIGNMENT, GRADED_NAMES, PARTS
@@ -38,8 +39,8 @@ MISTAKES = {  # appended to the solved notebook: a flipped kernel, and windows s
 }
 
 
-def grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
+def grade_id(cell) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or ""  # "" for the quick_run switch cell
 
 
 def stream_lines(cell) -> list[str]:
@@ -77,7 +78,12 @@ def untouched(tmp_path_factory, mnist_dir):
 
 
 @pytest.fixture(scope="module")
-def solved(tmp_path_factory, mnist_dir):
+def solved(solved_folder):
+    return solved_folder[1]
+
+
+@pytest.fixture(scope="module")
+def solved_folder(tmp_path_factory, mnist_dir):
     folder, notebook = released_copy(tmp_path_factory, "solved")
     solutions = {grade_id(cell): cell.source for cell in nbformat.read(SOURCE_NOTEBOOK, as_version=4).cells
                  if grade_id(cell) in GRADED_NAMES}
@@ -93,7 +99,7 @@ def solved(tmp_path_factory, mnist_dir):
         cell = nbformat.v4.new_code_cell(code)
         cell.metadata["nbgrader"] = {"grade_id": grade}
         notebook.cells.append(cell)
-    return execute_in_copy(notebook, folder, mnist_dir)
+    return folder, execute_in_copy(notebook, folder, mnist_dir)
 
 
 # --- (a) as handed out -----------------------------------------------------------------------
@@ -174,3 +180,29 @@ def test_solved_release_has_nothing_left_to_do(solved):
     assert not [line for line in lines if line.startswith(("⏳", "❌"))]
     training = next(cell for cell in solved.cells if grade_id(cell) == "train_mnist")
     assert any(line.startswith("epoch 1/1:") for line in stream_lines(training))
+
+
+def test_training_draws_a_progress_bar_and_saves_the_model(solved_folder):
+    folder, solved = solved_folder
+    training = next(cell for cell in solved.cells if grade_id(cell) == "train_mnist")
+    text = "".join(output.get("text", "") for output in training.outputs if output.output_type == "stream")
+    bars = [part for part in text.split("\r") if part.startswith("epoch 1/1 [")]
+    assert len(bars) >= 2 and bars[-1].split("]")[1].startswith(" 94/94 batches"), bars[-3:]  # 6,000 / 64
+    assert "saved the trained weights to cnn_week1_model.pth" in text
+    state = torch.load(folder / "cnn_week1_model.pth", weights_only=True)
+    assert sum(tensor.numel() for tensor in state.values()) == 61_706
+
+
+def test_the_quick_switch_is_a_cell_the_student_can_edit():
+    notebook = nbformat.read(RELEASE / f"{ASSIGNMENT}.ipynb", as_version=4)
+    switches = [cell for cell in code_cells(notebook) if "nbgrader" not in cell.metadata]
+    assert [cell.source.splitlines()[-1] for cell in switches] == ["quick_run = QUICK"]
+    assert switches[0].metadata.get("editable", True) is not False
+    following = code_cells(notebook)[code_cells(notebook).index(switches[0]) + 1]
+    assert grade_id(following) == "train_mnist" and "quick=quick_run" in following.source
+
+
+def test_feature_map_demo_draws_pool1(solved):
+    demo = next(cell for cell in solved.cells if grade_id(cell) == "demo_feature_maps")
+    assert sum("image/png" in output.get("data", {}) for output in demo.outputs) == 4  # digit, conv1, pool1, conv2
+    assert 'maps["pool1"]' in demo.source

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +23,11 @@ def grade_id(cell) -> str | None:
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
+def is_quick_switch(cell) -> bool:
+    """The one plain, editable code cell: the student's quick_run switch (not graded, not locked)."""
+    return cell.cell_type == "code" and "nbgrader" not in cell.metadata
+
+
 def stream_text(cell) -> str:
     return "".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream")
 
@@ -31,18 +38,26 @@ def committed():
 
 
 @pytest.fixture(scope="module")
-def executed(mnist_dir):
-    """The notebook after a QUICK run (1 short epoch) in a python3 kernel, cwd = its folder."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+def executed_folder(mnist_dir, tmp_path_factory):
+    """(folder, notebook) after a QUICK run (1 short epoch) in a python3 kernel, in a copy of its folder
+    (the run saves the trained model beside the notebook; the source folder stays as committed)."""
+    folder = tmp_path_factory.mktemp("source") / NOTEBOOK.parent.name
+    shutil.copytree(NOTEBOOK.parent, folder, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    notebook = nbformat.read(folder / NOTEBOOK.name, as_version=4)
     with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this process's environment
         patch.setenv("CNN_WEEK1_QUICK", "1")
         patch.setenv("CNN_MNIST_DIR", str(mnist_dir))
         patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
         patch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
         client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+                                resources={"metadata": {"path": str(folder)}})
         client.execute()
-    return notebook
+    return folder, notebook
+
+
+@pytest.fixture(scope="module")
+def executed(executed_folder):
+    return executed_folder[1]
 
 
 # --- the committed file ----------------------------------------------------------------------
@@ -79,10 +94,12 @@ def test_every_contract_name_has_its_own_solution_cell(committed):
 
 
 def test_other_code_cells_are_locked_with_unique_ids(committed):
-    ids = [grade_id(cell) for cell in committed.cells if cell.cell_type == "code"]
+    switches = [cell for cell in committed.cells if is_quick_switch(cell)]
+    assert len(switches) == 1 and switches[0].source.splitlines()[-1] == "quick_run = QUICK"
+    ids = [grade_id(cell) for cell in committed.cells if cell.cell_type == "code" and not is_quick_switch(cell)]
     assert None not in ids and len(ids) == len(set(ids))
     for cell in committed.cells:
-        if cell.cell_type == "code" and grade_id(cell) not in GRADED_NAMES:
+        if cell.cell_type == "code" and not is_quick_switch(cell) and grade_id(cell) not in GRADED_NAMES:
             assert cell.metadata["nbgrader"]["locked"] is True, grade_id(cell)
 
 
@@ -123,3 +140,39 @@ def test_parameter_counts_are_printed(executed):
     text = stream_text(next(cell for cell in executed.cells if grade_id(cell) == "demo_why_conv"))
     for figure in ("156", "2,416", "48,120", "10,164", "850", "61,706", "3,692,640"):
         assert figure in text
+
+
+def test_contents_lists_every_section(committed):
+    markdown = [cell.source for cell in committed.cells if cell.cell_type == "markdown"]
+    headings = [line[3:] for text in markdown for line in text.splitlines() if re.match(r"## \d+\. ", line)]
+    contents = markdown[0].split("**Contents**", 1)[1]
+    listed = [line for line in contents.splitlines() if re.match(r"\d+\. ", line)]
+    assert listed == headings and len(headings) == 13
+    assert any(line == "## Summary" for text in markdown for line in text.splitlines()) and "Summary" in contents
+
+
+def test_edges_text_names_the_values_the_demo_draws():
+    import torch
+    import torch.nn.functional as F
+
+    squares = torch.zeros(8, 8)
+    squares[:4, :4] = squares[4:, 4:] = 1.0
+    filters = {"plain": torch.tensor([[1.0, 0, -1]] * 3),
+               "sobel": torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]])}
+    values = {name: sorted({abs(int(v)) for v in F.conv2d(squares[None, None], k[None, None]).flatten()} - {0})
+              for name, k in filters.items()}
+    assert values == {"plain": [1, 3], "sobel": [2, 4]}
+    text = next(cell.source for cell in nbformat.read(NOTEBOOK, as_version=4).cells
+                if cell.cell_type == "markdown" and cell.source.startswith("### Edges found by your convolution"))
+    text = " ".join(text.split())
+    assert "±3" in text and "±1" in text and "read ±4 and ±2" in text
+
+
+def test_training_saves_the_model_beside_the_notebook_and_grading_never_reads_it(executed_folder):
+    folder, notebook = executed_folder
+    training = stream_text(next(cell for cell in notebook.cells if grade_id(cell) == "train_mnist"))
+    assert "\repoch 1/1 [" in training  # the progress bar, updated in place
+    assert (folder / "cnn_week1_model.pth").is_file()
+    repo = NOTEBOOK.parents[2]
+    for path in list((repo / "autograder").rglob("*.py")) + [repo / "grading.toml"]:
+        assert "cnn_week1_model" not in path.read_text(encoding="utf-8"), path
