@@ -26,4 +26,4 @@ c.CourseDirectory.course_id = "cnn-week1"
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 # Never ship caches or checkpoints that happen to sit beside the source notebook.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache", "*.pth"]
