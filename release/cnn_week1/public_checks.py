@@ -9,8 +9,12 @@ prints one line per function of the part: ``✅ name: passed``, ``❌ name: <wha
 ``⏳ name: not implemented yet``; when all pass, a closing line says what the hidden graders add. It
 never raises, and its result is true when every function passed.
 
-These checks use the lesson's own examples. The hidden graders test more cases (random sizes, strides,
-paddings, weights), so passing here is necessary, not sufficient.
+Each check starts with the lesson's own examples, then runs one case of every *kind* the hidden
+graders test, on other data: rectangular images (taller and wider), rectangular kernels, one and
+several channels and filters, strides that do not divide, paddings, negative values, every dimension
+of input, the error cases, a model in training mode and one in evaluation mode, several epochs. So a
+mistake that only shows on some kind of input shows here too; the hidden graders test more cases of
+the same kinds (other sizes, seeds and weights), so passing here is necessary, not sufficient.
 
 From a terminal, ``pytest test_public_checks.py`` runs the same checks on the notebook beside it.
 
@@ -21,6 +25,7 @@ for one contract name in ``CHECKS``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import sysconfig
 import traceback
@@ -44,14 +49,15 @@ PARTS: dict[str, tuple[str, ...]] = {
 }
 ALL_NAMES = tuple(name for names in PARTS.values() for name in names)
 
-# What the hidden graders test beyond these checks, per part (printed when a part passes).
+# What the hidden graders test beyond these checks, per part (printed when a part passes): more
+# cases of the kinds checked here, on other data.
 MORE_IN_HIDDEN = {
-    "manual_conv": "random sizes, strides, paddings and biases",
+    "manual_conv": "more random sizes, kernels, strides, paddings and biases",
     "output_size": "more sizes, dimensions and error cases",
-    "pooling": "random sizes, windows and strides",
-    "simple_cnn": "layer settings, and logits against a reference model",
-    "training_loop": "the weights after training, and an MNIST accuracy gate",
-    "feature_maps": "random weights, in training and evaluation mode",
+    "pooling": "more random sizes, windows and strides",
+    "simple_cnn": "other weights and batches",
+    "training_loop": "other weights and batches, and an MNIST accuracy gate",
+    "feature_maps": "other weights and images, in training and evaluation mode",
 }
 
 # Library routines that would do the work of a "by hand" function (the assignment's rules).
@@ -86,7 +92,20 @@ def _check(name: str):
 
 def check(name: str, obj) -> None:
     """Run the check of ``name`` on ``obj``; raises CheckFailed, NotImplementedError or the student's error."""
-    CHECKS[name](obj)
+    with _one_thread():
+        CHECKS[name](obj)
+
+
+@contextmanager
+def _one_thread():
+    """The checks' tensors are tiny: one thread is fastest, and on a busy machine (a shared server)
+    several threads waiting for each other can make a check a hundred times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run_checks(part: str, namespace: dict) -> "Verdict":
@@ -192,6 +211,10 @@ def _error_hint(error: BaseException) -> str:
     if isinstance(error, AttributeError) and "'SimpleCNN' object has no attribute" in str(error):
         return ("\n   Hint: the model has only the submodules conv1, pool1, conv2, pool2, fc1, fc2, fc3 "
                 "(no ReLU module): apply torch.relu (or F.relu) yourself")
+    called = re.match(r"(\w+)\(\) (missing|got|takes)", str(error))
+    if isinstance(error, TypeError) and called and called.group(1) in ALL_NAMES:  # the call itself failed
+        return ("\n   Hint: keep the signature given in the cell (the names, their order and the defaults): "
+                "the checks and the graders call it exactly that way")
     if isinstance(error, TypeError) and "float" in str(error):
         return ("\n   Hint: a size computed with / is a float; sizes need whole numbers: use // "
                 "(floor division), as in the output-size formula")
@@ -271,15 +294,19 @@ def _with_hint(text: str, hint: str | None) -> str:
 
 
 def _same(got, want: torch.Tensor, what: str, dtype: torch.dtype = torch.float32, hints=(),
-          shown=None) -> None:
+          shown=None, shape_hints=()) -> None:
     """Fail unless ``got`` is a tensor of want's shape and ``dtype`` with (nearly) want's values.
 
-    ``hints``: (message, result of that mistake) pairs; ``shown``: the input, to draw on failure.
+    ``hints``: (message, result of that mistake) pairs; ``shape_hints``: (message, output shape of
+    that mistake) pairs, for mistakes that show in the shape; ``shown``: the input, to draw on failure.
     """
     got = _as_tensor(got, what)
     hint = _matching_hint(got, hints)
     figure = None if shown is None else (what, shown, want, got)
     if tuple(got.shape) != tuple(want.shape):
+        if hint is None:  # a shape mistake is named only when no other mistake gives the same shape
+            matching = {message for message, shape in shape_hints if tuple(shape) == tuple(got.shape)}
+            hint = matching.pop() if len(matching) == 1 else None
         if hint is None and got.dim() == 2 and tuple(got.shape) == tuple(want.shape)[::-1]:
             hint = "height and width seem swapped"
         raise CheckFailed(_with_hint(f"returned shape {tuple(got.shape)}, expected {tuple(want.shape)} "
@@ -295,12 +322,55 @@ def _same(got, want: torch.Tensor, what: str, dtype: torch.dtype = torch.float32
             f"{position}: got {got[position].item():.6g}, expected {want[position].item():.6g}", hint), figure)
 
 
-def _raises_value_error(function: Callable, args: tuple, what: str) -> None:
+def _raises_value_error(function: Callable, args: tuple, what: str, hint: str | None = None,
+                        kwargs: dict | None = None) -> None:
+    """Fail unless ``function(*args, **kwargs)`` raises ValueError; ``hint`` names the likely mistake."""
     try:
-        result = function(*args)
+        result = function(*args, **(kwargs or {}))
     except ValueError:
         return
-    raise CheckFailed(f"expected ValueError for {what}, but it returned {result!r}")
+    except Exception as error:  # any other error type is a wrong answer here, not a crash of the check
+        raise CheckFailed(_with_hint(f"expected ValueError for {what}, but it raised {_describe(error, 120)}",
+                                     "check the arguments first and raise ValueError(...) yourself")) from None
+    raise CheckFailed(_with_hint(f"expected ValueError for {what}, but it returned {_short(result)}", hint))
+
+
+def _short(value) -> str:
+    """A returned value on one line: a tensor by its shape, anything else by its clipped repr."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _size(n: int, f: int, padding: int = 0, stride: int = 1) -> int:
+    """The contract's output size along one axis: (n + 2p - f) // s + 1."""
+    return (n + 2 * padding - f) // stride + 1
+
+
+def _window_shape_hints(x_shape, kernel: tuple[int, int], stride: int, padding: int,
+                        what: str = "kernel") -> list:
+    """(hint, output shape) of the shape mistakes of a sliding window over the last two axes of
+    ``x_shape``: a square-only formula (one side used for both), a square kernel or window, rounding up."""
+    *leading, h, w = x_shape
+    kh, kw = kernel
+    want = (_size(h, kh, padding, stride), _size(w, kw, padding, stride))
+    ceil = (-(-(h + 2 * padding - kh) // stride) + 1, -(-(w + 2 * padding - kw) // stride) + 1)
+    alternatives = [
+        ("the padding seems ignored", (_size(h, kh, 0, stride), _size(w, kw, 0, stride))) if padding else None,
+        (f"the padding seems to be 1 instead of {padding}: add {padding} rings of zeros on each side",
+         (_size(h, kh, 1, stride), _size(w, kw, 1, stride))) if padding > 1 else None,
+        ("the number of columns seems computed from the height: on a non-square input use the width W "
+         "for the columns", (want[0], _size(h, kw, padding, stride))),
+        ("the number of rows seems computed from the width: on a non-square input use the height H "
+         "for the rows", (_size(w, kh, padding, stride), want[1])),
+        (f"the {what} seems taken as square (kh used for both sides): use kh for the rows and kw for "
+         "the columns", (want[0], _size(w, kh, padding, stride))),
+        (f"the {what} seems taken as square (kw used for both sides): use kh for the rows and kw for "
+         "the columns", (_size(h, kw, padding, stride), want[1])),
+        ("the output size seems rounded up: the formula rounds down, (n + 2p - f) // s + 1", ceil),
+    ]
+    return [(message, (*leading, *shape)) for message, shape in filter(None, alternatives) if shape != want]
 
 
 def _forbid_library_routines(name: str, function: Callable, *args, **kwargs):
@@ -402,7 +472,11 @@ def _check_sobel(sobel_filter):
     for args, want in [((), horizontal), (("horizontal",), horizontal), (("vertical",), horizontal.t())]:
         what = f"sobel_filter({', '.join(map(repr, args))})" + (" (default direction)" if not args else "")
         _same(sobel_filter(*args), want, what, hints=_filter_hints(want))
-    _raises_value_error(sobel_filter, ("diagonal",), 'sobel_filter("diagonal")')
+    # Only the two lowercase strings are valid: other words, other capitals or spaces, and parts of them.
+    exact = "only these two exact lowercase strings are valid: compare with ==, without .lower() or .strip()"
+    for direction, hint in [("diagonal", None), ("Vertical", exact), ("HORIZONTAL", exact), (" horizontal", exact),
+                            ("v", 'compare with ==, not with `in` ("v" in "vertical" is True)')]:
+        _raises_value_error(sobel_filter, (direction,), f"sobel_filter({direction!r})", hint)
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, bias=None, stride: int = 1, padding: int = 0) -> torch.Tensor:
@@ -457,14 +531,56 @@ LESSON_CONVOLUTIONS = [
 ]
 
 
+# Every kind of case the hidden graders use, on other data: (what, image shape, kernel shape, stride,
+# padding, seed). Random values, negative ones too; each call passes stride and padding by position.
+CONVOLUTION_KINDS = [
+    ("a random 5×8 image (wider than tall) and a random 3×3 kernel", (5, 8), (3, 3), 1, 0, 11),
+    ("a random 9×4 image (taller than wide) and a random 2×3 kernel, stride 2", (9, 4), (2, 3), 2, 0, 12),
+    ("a random 7×6 image and a random 3×1 kernel, stride 3, padding 2", (7, 6), (3, 1), 3, 2, 13),
+    ("a random 3×5 image and a random 5×4 kernel (taller than the image), padding 1", (3, 5), (5, 4), 1, 1, 14),
+    ("a random 6×7 image and a random 1×1 kernel", (6, 7), (1, 1), 1, 0, 15),
+    ("a random 8×5 image and a random 4×2 kernel, stride 2, padding 1", (8, 5), (4, 2), 2, 1, 16),
+]
+
+
 @_check("conv2d_single")
 def _check_conv2d_single(conv2d_single):
     for what, image, kernel, stride, padding in LESSON_CONVOLUTIONS:
         x, w = image[None], kernel[None, None]
         hints = [(message, alternative[0]) for message, alternative in _conv_mistakes(x, w, None, stride, padding)]
         got = conv2d_single(image.clone(), kernel.clone(), stride=stride, padding=padding)
-        _same(got, _conv(x, w, None, stride, padding)[0], what, hints=hints, shown=image)
-    _forbid_library_routines("conv2d_single", conv2d_single, _two_squares(6), VERTICAL.clone(), stride=1, padding=1)
+        _same(got, _conv(x, w, None, stride, padding)[0], what, hints=hints, shown=image,
+              shape_hints=_window_shape_hints(image.shape, kernel.shape, stride, padding))
+    for what, image_shape, kernel_shape, stride, padding, seed in CONVOLUTION_KINDS:
+        generator = torch.Generator().manual_seed(seed)
+        image, kernel = torch.randn(image_shape, generator=generator), torch.randn(kernel_shape, generator=generator)
+        x, w = image[None], kernel[None, None]
+        hints = [(message, alternative[0]) for message, alternative in _conv_mistakes(x, w, None, stride, padding)]
+        got = conv2d_single(image.clone(), kernel.clone(), stride, padding)
+        _same(got, _conv(x, w, None, stride, padding)[0], f"{what} (conv2d_single(image, kernel, {stride}, {padding}))",
+              hints=hints, shown=image, shape_hints=_window_shape_hints(image_shape, kernel_shape, stride, padding))
+    _forbid_library_routines("conv2d_single", conv2d_single, _random(5, 6, seed=17), VERTICAL.clone(), 2, 1)
+
+
+# (what, volume shape, filters shape, bias: "tensor", "none" (None passed) or "omitted", stride, padding,
+# seed); a call passes bias, stride and padding by position, or leaves the bias out.
+VOLUME_KINDS = [
+    ("a random 2×5×7 volume (wider than tall), three 3×3 filters and a bias", (2, 5, 7), (3, 2, 3, 3),
+     "tensor", 1, 0, 21),
+    ("a random 1×8×5 volume (one channel, taller than wide), two 2×4 filters, bias None, stride 3, padding 2",
+     (1, 8, 5), (2, 1, 2, 4), "none", 3, 2, 22),
+    ("a random 4×6×9 volume and one 1×1 filter with a bias, stride 2", (4, 6, 9), (1, 4, 1, 1), "tensor", 2, 0, 23),
+    ("a random 3×4×6 volume and two 5×3 filters (taller than the volume), no bias argument, padding 1",
+     (3, 4, 6), (2, 3, 5, 3), "omitted", 1, 1, 24),
+]
+
+
+def _volume_hints(volume, filters, bias, stride, padding) -> dict:
+    return {"hints": _conv_mistakes(volume, filters, bias, stride, padding),
+            "shape_hints": _window_shape_hints((filters.shape[0], *volume.shape[1:]), filters.shape[-2:], stride, padding)
+            + [("the filter dimension seems dropped: with one filter the output is still (1, H', W')",
+                (_size(volume.shape[1], filters.shape[2], padding, stride),
+                 _size(volume.shape[2], filters.shape[3], padding, stride)))]}
 
 
 @_check("conv2d_volume")
@@ -474,17 +590,28 @@ def _check_conv2d_volume(conv2d_volume):
     filters = torch.randn(2, 3, 3, 3, generator=generator)
     bias = torch.tensor([0.5, -1.0])
     what = "the lesson's 6×6×3 volume and two 3×3×3 filters, no bias"
-    _same(conv2d_volume(volume, filters), _conv(volume, filters), what,
-          hints=_conv_mistakes(volume, filters, None, 1, 0))
+    _same(conv2d_volume(volume.clone(), filters.clone()), _conv(volume, filters), what,
+          **_volume_hints(volume, filters, None, 1, 0))
     for stride, padding in [(1, 0), (1, 1), (2, 1)]:
         what = f"the lesson's 6×6×3 volume, two 3×3×3 filters, bias {bias.tolist()}, stride {stride}, padding {padding}"
-        got = conv2d_volume(volume, filters, bias, stride=stride, padding=padding)
+        got = conv2d_volume(volume.clone(), filters.clone(), bias.clone(), stride=stride, padding=padding)
         _same(got, _conv(volume, filters, bias, stride, padding), what,
-              hints=_conv_mistakes(volume, filters, bias, stride, padding))
+              **_volume_hints(volume, filters, bias, stride, padding))
     rectangular = _random(4, 2, 2, 3, seed=3)
-    _same(conv2d_volume(volume[:2], rectangular), _conv(volume[:2], rectangular),
-          "a 6×6×2 volume and four 2×3 filters (kh = 2, kw = 3)", hints=_conv_mistakes(volume[:2], rectangular, None, 1, 0))
-    _forbid_library_routines("conv2d_volume", conv2d_volume, volume, filters, bias, stride=1, padding=1)
+    _same(conv2d_volume(volume[:2].clone(), rectangular.clone()), _conv(volume[:2], rectangular),
+          "a 6×6×2 volume and four 2×3 filters (kh = 2, kw = 3)", **_volume_hints(volume[:2], rectangular, None, 1, 0))
+    for what, volume_shape, filters_shape, bias_mode, stride, padding, seed in VOLUME_KINDS:
+        generator = torch.Generator().manual_seed(seed)
+        x, w = torch.randn(volume_shape, generator=generator), torch.randn(filters_shape, generator=generator)
+        b = torch.randn(filters_shape[0], generator=generator) if bias_mode == "tensor" else None
+        if bias_mode == "omitted":
+            got = conv2d_volume(x.clone(), w.clone(), stride=stride, padding=padding)
+            call = f"conv2d_volume(volume, filters, stride={stride}, padding={padding})"
+        else:
+            got = conv2d_volume(x.clone(), w.clone(), None if b is None else b.clone(), stride, padding)
+            call = f"conv2d_volume(volume, filters, {'bias' if b is not None else 'None'}, {stride}, {padding})"
+        _same(got, _conv(x, w, b, stride, padding), f"{what} ({call})", **_volume_hints(x, w, b, stride, padding))
+    _forbid_library_routines("conv2d_volume", conv2d_volume, _random(3, 5, 6, seed=25), filters, bias, 2, 1)
 
 
 # --- part output_size ------------------------------------------------------------------------
@@ -497,38 +624,73 @@ def _size_mistakes(n: int, f: int, padding: int, stride: int) -> list:
             ("the padding seems ignored", (n - f) // stride + 1 if n >= f else None)]
 
 
+def _expect_size(got, want: int, call: str, mistakes: list) -> None:
+    if isinstance(got, bool) or not isinstance(got, int):
+        hint = "use // (floor division), or int(...)" if isinstance(got, float) and got == want else None
+        if isinstance(got, float) and got != want and any(value == got for _, value in mistakes[1:2]):
+            hint = mistakes[1][0]
+        raise CheckFailed(_with_hint(f"{call} returned {got!r} ({type(got).__name__}), expected the int {want}", hint))
+    if got != want:
+        hint = next((message for message, value in mistakes if value == got), None)
+        raise CheckFailed(_with_hint(f"{call} returned {got}, expected {want}", hint))
+
+
+# Every kind of call the hidden graders make, on other numbers: the defaults, keyword arguments, strides
+# that do not divide (floor), a filter larger than the input that fits after padding (output size 1),
+# a large image, a stride larger than the filter.
+SIZE_KINDS = [((10, 3), {}), ((9, 4), {"padding": 1, "stride": 3}), ((3, 5), {"padding": 1}),
+              ((64, 7), {"padding": 3, "stride": 2}), ((10, 2), {"stride": 5}), ((1, 1), {}),
+              ((12, 12), {"padding": 0, "stride": 4})]
+# Invalid arguments, as keyword calls: (n, f, padding, stride, what, hint for the likely mistake).
+SIZE_ERRORS = [
+    (5, 7, 0, 1, "a 7-wide filter on a 5-wide input", None),
+    (6, 0, 0, 1, "f = 0", None),
+    (6, -2, 0, 1, "f = -2", "a filter size below 1 is invalid, negative ones too: test f < 1"),
+    (6, 3, 0, 0, "stride 0", None),
+    (5, 8, 0, -1, "stride -1", "a stride below 1 is invalid, negative ones too: test stride < 1"),
+    (6, 3, -1, 1, "padding -1", None),
+    (5, 6, 0, 3, "a 6-wide filter on a 5-wide input with stride 3",
+     "(5 - 6) // 3 + 1 = 0 < 1; with int((n + 2p - f) / s) the negative fraction rounds up to 0 and hides "
+     "that: use // and check the result"),
+    (2, 5, 1, 2, "a 5-wide filter on a 2-wide input with padding 1 and stride 2",
+     "(2 + 2 - 5) // 2 + 1 = 0 < 1: the filter does not fit even after padding"),
+]
+
+
 @_check("conv_output_size")
 def _check_conv_output_size(conv_output_size):
     # The lesson's examples (sections 3 and 5).
     for n, f, padding, stride in [(6, 3, 0, 1), (6, 3, 1, 1), (6, 3, 0, 2), (7, 3, 0, 2), (28, 5, 2, 1),
                                   (14, 5, 0, 1)]:
-        want = (n + 2 * padding - f) // stride + 1
-        got = conv_output_size(n, f, padding, stride)
         call = f"conv_output_size(n={n}, f={f}, padding={padding}, stride={stride})"
-        if isinstance(got, bool) or not isinstance(got, int):
-            hint = "use // (floor division), or int(...)" if isinstance(got, float) and got == want else None
-            if isinstance(got, float) and got == (n + 2 * padding - f) / stride + 1 and got != want:
-                hint = "this is true division (/): the formula rounds down, use //"
-            raise CheckFailed(_with_hint(f"{call} returned {got!r} ({type(got).__name__}), "
-                                         f"expected the int {want}", hint))
-        if got != want:
-            hint = next((m for m, value in _size_mistakes(n, f, padding, stride) if value == got), None)
-            raise CheckFailed(_with_hint(f"{call} returned {got}, expected {want}", hint))
-    for args, what in [((5, 7, 0, 1), "a 7-wide filter on a 5-wide input"), ((6, 0, 0, 1), "f = 0"),
-                       ((6, 3, 0, 0), "stride 0"), ((6, 3, -1, 1), "padding -1")]:
-        _raises_value_error(conv_output_size, args, what)
+        _expect_size(conv_output_size(n, f, padding, stride), _size(n, f, padding, stride), call,
+                     _size_mistakes(n, f, padding, stride))
+    for args, kwargs in SIZE_KINDS:
+        padding, stride = kwargs.get("padding", 0), kwargs.get("stride", 1)
+        call = "conv_output_size(" + ", ".join([*map(str, args), *(f"{k}={v}" for k, v in kwargs.items())]) + ")"
+        try:
+            got = conv_output_size(*args, **kwargs)
+        except ValueError as error:
+            fits = " (the filter fits in the padded input: n + 2p >= f)" if args[1] > args[0] else ""
+            raise CheckFailed(f"{call} raised ValueError ({_describe(error, 120)}); these arguments are "
+                              f"valid{fits}, expected {_size(*args, padding, stride)}") from None
+        _expect_size(got, _size(*args, padding, stride), call, _size_mistakes(*args, padding, stride))
+    for n, f, padding, stride, what, hint in SIZE_ERRORS:
+        call = f"conv_output_size({n}, {f}, padding={padding}, stride={stride}): {what}"
+        _raises_value_error(conv_output_size, (n, f), call, hint, kwargs={"padding": padding, "stride": stride})
 
 
 @_check("same_padding")
 def _check_same_padding(same_padding):
-    for f in (1, 3, 5):
+    for f in (1, 3, 5, 9, 13):
         got = same_padding(f)
         if isinstance(got, bool) or not isinstance(got, int) or got != (f - 1) // 2:
             hint = "return an int: use // instead of /" if got == (f - 1) // 2 else None
             raise CheckFailed(_with_hint(f"same_padding({f}) returned {got!r}, expected the int {(f - 1) // 2}",
                                          hint))
-    for f in (2, 4, 0):
-        _raises_value_error(same_padding, (f,), f"f = {f}")
+    for f in (2, 6, 0, -5):
+        hint = "a negative size is invalid even when odd: test f < 1 as well as f % 2 == 0" if f < 0 else None
+        _raises_value_error(same_padding, (f,), f"f = {f}", hint)
 
 
 def _pad_mistakes(x: torch.Tensor, pad: int) -> list:
@@ -541,17 +703,42 @@ def _pad_mistakes(x: torch.Tensor, pad: int) -> list:
              F.pad(x, (pad, pad) * x.dim()) if x.dim() > 2 else None)]
 
 
+def _pad_shape_hints(shape: tuple, pad: int) -> list:
+    """(hint, output shape) of zero_pad's shape mistakes."""
+    *leading, h, w = shape
+    return [("the width seems computed from the height (a square-only formula): the columns are W + 2 * pad",
+             (*leading, h + 2 * pad, h + 2 * pad)),
+            ("the height seems computed from the width (a square-only formula): the rows are H + 2 * pad",
+             (*leading, w + 2 * pad, w + 2 * pad)),
+            ("only one ring of zeros seems added on each side: add pad rings", (*leading, h + 2, w + 2)),
+            ("the zeros seem added on one side only: add pad rings on every side", (*leading, h + pad, w + pad)),
+            ("only the last dimension seems padded; pad the last two (height and width)", (*leading, h, w + 2 * pad)),
+            ("the leading dimensions seem padded too; pad only the last two (height and width)",
+             tuple(size + 2 * pad for size in shape))]
+
+
 @_check("zero_pad")
 def _check_zero_pad(zero_pad):
     image = torch.arange(1.0, 10.0).view(3, 3)  # the lesson's demo
     _same(zero_pad(image, 1), F.pad(image, (1, 1, 1, 1)), "the lesson's 3×3 image 1..9 padded by 1",
-          hints=_pad_mistakes(image, 1), shown=image)
+          hints=_pad_mistakes(image, 1), shown=image, shape_hints=_pad_shape_hints(image.shape, 1))
     batch = torch.arange(120, dtype=torch.int64).view(2, 3, 4, 5)
-    _same(zero_pad(batch, 2), F.pad(batch, (2, 2, 2, 2)), "an int64 (2, 3, 4, 5) batch padded by 2",
-          dtype=torch.int64, hints=_pad_mistakes(batch, 2))
+    _same(zero_pad(batch.clone(), 2), F.pad(batch, (2, 2, 2, 2)), "an int64 (2, 3, 4, 5) batch padded by 2",
+          dtype=torch.int64, hints=_pad_mistakes(batch, 2), shape_hints=_pad_shape_hints(batch.shape, 2))
+    # Every dimension the hidden graders use, rectangular, with no zeros inside (misplaced zeros show).
+    for shape, pad, seed in (((2, 7), 2, 31), ((2, 3, 5), 3, 32), ((1, 2, 1, 4), 1, 33)):
+        x = _random(*shape, seed=seed).abs() + 1.0
+        _same(zero_pad(x.clone(), pad), F.pad(x, (pad, pad, pad, pad)),
+              f"a random {shape} tensor padded by {pad}", hints=_pad_mistakes(x, pad),
+              shape_hints=_pad_shape_hints(shape, pad)
+              + [("the first two dimensions seem padded; pad the last two (height and width), whatever the "
+                  "number of leading dimensions", (shape[0] + 2 * pad, shape[1] + 2 * pad, *shape[2:]))])
     _same(zero_pad(image, 0), image, "pad = 0")
+    volume = _random(2, 4, 3, seed=34)
+    _same(zero_pad(volume.clone(), 0), volume, "a random (2, 4, 3) volume with pad = 0")
     _raises_value_error(zero_pad, (image, -1), "pad = -1")
-    _forbid_library_routines("zero_pad", zero_pad, image, 1)
+    _raises_value_error(zero_pad, (volume, -2), "a (2, 4, 3) volume with pad = -2")
+    _forbid_library_routines("zero_pad", zero_pad, _random(2, 3, 4, seed=35), 2)
 
 
 # --- part pooling ----------------------------------------------------------------------------
@@ -581,17 +768,38 @@ def _pool_mistakes(name: str, x: torch.Tensor, size: int, stride: int) -> list:
     return hints
 
 
+# Every kind of case the hidden graders use, on other data: (what, input, size, stride); None: the
+# defaults. Rectangular inputs both ways, 2-D and 3-D, one channel, windows that overlap and windows
+# with gaps between them, sizes the stride does not divide (floor), negative values, a window of 1.
+_RECTANGLE = torch.arange(1.0, 25.0).view(4, 6)
+POOLING_KINDS = [
+    ("a random 5×8 image, size 2, stride 2 (5 rows: the last one is left over)", _random(5, 8, seed=41), 2, 2),
+    ("a random (3, 7, 4) volume, size 3, stride 2 (overlapping windows)", _random(3, 7, 4, seed=42), 3, 2),
+    ("a random (1, 6, 9) volume, size 2, stride 3 (gaps between windows)", _random(1, 6, 9, seed=43), 2, 3),
+    ("a (2, 4, 6) volume: the map 1..24 and its negative, default size and stride",
+     torch.stack([_RECTANGLE, -_RECTANGLE]), None, None),
+    ("a random (2, 3, 5) volume, size 1, stride 2", _random(2, 3, 5, seed=44), 1, 2),
+]
+
+
 def _check_pooling(name: str, mine: Callable):
-    # Only the lesson's 4×4 map 1..16 (the hidden graders use other sizes).
     volume = torch.stack([COUNTING, COUNTING.flip(-1)])  # (2, 4, 4): the map and its mirror image
     cases = [(COUNTING, (), 2, 2, "the lesson's 4×4 map 1..16 with the default size 2, stride 2"),
              (COUNTING, (2, 1), 2, 1, "the 4×4 map 1..16 with size 2, stride 1 (overlapping windows)"),
              (COUNTING, (3, 1), 3, 1, "the 4×4 map 1..16 with size 3, stride 1"),
              (volume, (), 2, 2, "a (2, 4, 4) volume: the map 1..16 and its mirror image, default size and stride")]
+    cases += [(x, () if size is None else (size, stride), size or 2, stride or 2, what)
+              for what, x, size, stride in POOLING_KINDS]
     for x, args, size, stride, what in cases:
-        _same(mine(x.clone(), *args), _pool(name, x, size, stride), what,
-              hints=_pool_mistakes(name, x, size, stride), shown=x)
-    _forbid_library_routines(name, mine, volume, 2, 2)
+        hints = _pool_mistakes(name, x, size, stride)
+        if name == "max_pool2d" and bool((x < 0).any()):
+            hints.append(("negative values come out wrong: is the running maximum started at 0? Start it "
+                          "from the window's values (or -inf)", _pool(name, x.clamp(min=0), size, stride)))
+        _same(mine(x.clone(), *args), _pool(name, x, size, stride), what, hints=hints, shown=x,
+              shape_hints=_window_shape_hints(x.shape, (size, size), stride, 0, what="window")
+              + [("a 2-D input must give a 2-D output (and a (C, H, W) input a (C, H', W') output)",
+                  _pool(name, x, size, stride)[None].shape if x.dim() == 2 else _pool(name, x, size, stride)[0].shape)])
+    _forbid_library_routines(name, mine, _random(2, 5, 6, seed=45), 2, 2)
 
 
 @_check("max_pool2d")
@@ -621,6 +829,49 @@ def _lesson_forward(model: nn.Module, x: torch.Tensor, relu_after=("conv1", "con
     return final(logits) if final else logits
 
 
+# The contract's layers: name -> (type, how the contract writes it, settings that must hold).
+_LAYERS = {
+    "conv1": (nn.Conv2d, "nn.Conv2d(1, 6, 5, padding=2)", {"in_channels": 1, "out_channels": 6, "kernel_size": (5, 5),
+                                                          "stride": (1, 1), "padding": (2, 2), "dilation": (1, 1),
+                                                          "groups": 1}),
+    "pool1": (nn.MaxPool2d, "nn.MaxPool2d(2, 2)", {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0),
+                                                   "dilation": (1, 1)}),
+    "conv2": (nn.Conv2d, "nn.Conv2d(6, 16, 5)", {"in_channels": 6, "out_channels": 16, "kernel_size": (5, 5),
+                                                 "stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}),
+    "pool2": (nn.MaxPool2d, "nn.MaxPool2d(2, 2)", {"kernel_size": (2, 2), "stride": (2, 2), "padding": (0, 0),
+                                                   "dilation": (1, 1)}),
+    "fc1": (nn.Linear, "nn.Linear(400, 120)", {"in_features": 400, "out_features": 120}),
+    "fc2": (nn.Linear, "nn.Linear(120, 84)", {"in_features": 120, "out_features": 84}),
+    "fc3": (nn.Linear, "nn.Linear(84, 10)", {"in_features": 84, "out_features": 10}),
+}
+
+
+def _setting(layer: nn.Module, key: str):
+    """A layer's setting as a pair where the contract gives one (2 and (2, 2) are the same window)."""
+    value = getattr(layer, key, None)
+    if key in ("kernel_size", "stride", "padding", "dilation"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = (value, value)
+        elif isinstance(value, (list, tuple)):
+            value = tuple(value)
+        if key == "padding" and value == "same" and getattr(layer, "kernel_size", None) == (5, 5):
+            value = (2, 2)  # "same" padding of a 5×5 kernel at stride 1 is 2
+    return value
+
+
+def _check_layers(model: nn.Module) -> None:
+    for name, (kind, spelled, settings) in _LAYERS.items():
+        layer = getattr(model, name)
+        if not isinstance(layer, kind):
+            raise CheckFailed(f"{name} is a {type(layer).__name__}; the assignment asks for {spelled}")
+        wrong = [f"its {key} is {_setting(layer, key)!r}, expected {value!r}" for key, value in settings.items()
+                 if _setting(layer, key) != value]
+        if kind is not nn.MaxPool2d and getattr(layer, "bias", None) is None:
+            wrong.append("it has no bias (bias=False); keep the default bias")
+        if wrong:
+            raise CheckFailed(f"{name} should be {spelled}, but " + "; ".join(wrong))
+
+
 @_check("SimpleCNN")
 def _check_simple_cnn(SimpleCNN):
     torch.manual_seed(0)
@@ -630,6 +881,7 @@ def _check_simple_cnn(SimpleCNN):
     for name in ("conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"):
         if not isinstance(getattr(model, name, None), nn.Module):
             raise CheckFailed(f"has no submodule named {name!r} (self.{name} = ... in __init__)")
+    _check_layers(model)
     for name, want in _LAYER_PARAMETERS.items():
         got = sum(p.numel() for p in getattr(model, name).parameters())
         if got != want:
@@ -638,6 +890,7 @@ def _check_simple_cnn(SimpleCNN):
     if total != 61706:
         raise CheckFailed(f"has {total:,} trainable parameters in all, expected 61,706 "
                           "(no extra layers with parameters)")
+    model.eval()  # as the graders do: an extra dropout layer of yours must not add noise here
     x = _random(2, 1, 28, 28)
     with torch.no_grad():
         logits = model(x)
@@ -653,35 +906,171 @@ def _check_simple_cnn(SimpleCNN):
                   for skipped in ("conv1", "conv2", "fc1", "fc2")]
     _same(logits, want, "a (2, 1, 28, 28) batch (compared with the lesson's forward pass through "
           "your own layers)", hints=hints)
+    for batch in (1, 3):  # a batch of one keeps its batch dimension too
+        with torch.no_grad():
+            logits = model(_random(batch, 1, 28, 28, seed=batch))
+        got = _as_tensor(logits, f"a ({batch}, 1, 28, 28) batch")
+        if tuple(got.shape) != (batch, 10):
+            hint = ("the batch dimension seems dropped for a batch of one: avoid .squeeze() and flatten() "
+                    "without start_dim; use torch.flatten(x, 1) or x.view(x.size(0), -1)") if batch == 1 else None
+            raise CheckFailed(_with_hint(f"returned shape {tuple(got.shape)} for a ({batch}, 1, 28, 28) batch, "
+                                         f"expected ({batch}, 10)", hint))
+    # The contract's weights, loaded by name: the same logits as the lesson's network with those weights.
+    torch.manual_seed(7)
+    reference = _LessonCNN()
+    missing, unexpected = model.load_state_dict(reference.state_dict(), strict=False)
+    if missing:
+        raise CheckFailed(f"the contract's weights cannot be loaded: SimpleCNN has parameters the contract's "
+                          f"network lacks ({', '.join(missing[:3])})")
+    x = _random(3, 1, 28, 28, seed=8)
+    with torch.no_grad():
+        want, got = reference(x), model(x)
+    _same(got, want, "a (3, 1, 28, 28) batch with the weights of the contract's network loaded into yours "
+          "(compared with that network)",
+          hints=[("with the same weights your network computes other logits than the contract's: check the "
+                  "forward (ReLU after conv1, conv2, fc1 and fc2, both poolings, torch.flatten(x, 1)) and every "
+                  "layer's options (padding_mode too)", got)]
+          if isinstance(got, torch.Tensor) and got.shape == want.shape else ())
 
 
 # --- part training_loop ----------------------------------------------------------------------
 
-def _tiny_model() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+def _lesson_model(seed: int) -> nn.Module:
+    """A network of the contract's architecture with seeded weights (the graders pass one like it)."""
+    torch.manual_seed(seed)
+    return _LessonCNN()
 
 
-def _tiny_loader(model: nn.Module, sizes=(8, 8, 4), seed: int = 0):
-    """Random batches of unequal sizes (so a size-weighted mean differs from the plain mean of the
-    batch losses) where half the labels agree with the model (so the accuracy is not 0)."""
+def _probe_data(model: nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n random images whose first half is labelled as ``model`` predicts them (so the accuracy is not 0)."""
     generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for n in sizes:
-        images = torch.randn(n, 1, 28, 28, generator=generator)
-        labels = torch.randint(0, 10, (n,), generator=generator)
-        with torch.no_grad():
-            labels[: n // 2] = model(images[: n // 2]).argmax(1)
-        batches.append((images, labels))
-    return batches
+    images = torch.randn(n, 1, 28, 28, generator=generator)
+    labels = torch.randint(0, 10, (n,), generator=generator)
+    with torch.no_grad():
+        labels[: n // 2] = model(images[: n // 2]).argmax(1)
+    return images, labels
 
 
-def _watch_forwards(model: nn.Module) -> list:
-    """(training mode, gradients on) of every forward pass of ``model``, in order."""
-    seen = []
-    model.register_forward_hook(lambda module, inputs, output: seen.append((module.training,
-                                                                            torch.is_grad_enabled())))
-    return seen
+class _Samples:
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return self.images[index], self.labels[index]
+
+
+class _Loader:
+    """Like a DataLoader: ``len()`` (batches), ``dataset``, ``batch_size``, the last batch smaller; pass k
+    visits the samples in ``orders[k - 1]`` (the last order repeats; none: in sequence), as a loader
+    with shuffle=True does. Each pass and batch is logged in ``log``."""
+
+    def __init__(self, images, labels, batch_size: int, log: list, orders=None):
+        self.dataset, self.batch_size, self.log = _Samples(images, labels), batch_size, log
+        self.orders, self.passes = list(orders or []), 0
+
+    def __len__(self):
+        return (len(self.dataset) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        self.passes += 1
+        self.log.append(("pass",))
+        order = self.orders[min(self.passes, len(self.orders)) - 1] if self.orders else torch.arange(len(self.dataset))
+        for first in range(0, len(order), self.batch_size):
+            index = order[first:first + self.batch_size]
+            self.log.append(("batch",))
+            yield self.dataset.images[index], self.dataset.labels[index]  # copies: yours to change
+
+    def batches(self, number: int) -> list:
+        """The batches of pass ``number`` (1, 2, ...), without logging."""
+        order = self.orders[min(number, len(self.orders)) - 1] if self.orders else torch.arange(len(self.dataset))
+        return [(self.dataset.images[order[i:i + self.batch_size]], self.dataset.labels[order[i:i + self.batch_size]])
+                for i in range(0, len(order), self.batch_size)]
+
+
+def _log_calls(owner, method: str, log: list) -> None:
+    """Log ``method`` in ``log`` each time ``owner.method(...)`` is called, then call it."""
+    original = getattr(owner, method)
+
+    def logged(*args, **kwargs):
+        log.append((method,))
+        return original(*args, **kwargs)
+
+    object.__setattr__(owner, method, logged)
+
+
+def _watch(model: nn.Module, log: list) -> None:
+    """Log each forward pass (training mode?, gradients tracked?) and each backward pass of ``model``."""
+    model.register_forward_pre_hook(lambda module, inputs: log.append(
+        ("forward", module.training, torch.is_grad_enabled() and not torch.is_inference_mode_enabled())))
+    model.fc3.bias.register_hook(lambda grad: log.append(("backward",)))
+
+
+def _stale_gradients(model: nn.Module, seed: int) -> None:
+    """Gradients left over from earlier work, as a model can come with them: zero them before backward."""
+    generator = torch.Generator().manual_seed(seed)
+    for parameter in model.parameters():
+        parameter.grad = torch.randn(parameter.shape, generator=generator)
+
+
+def _snapshot(model: nn.Module) -> dict:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def _contract_training(weights: dict, stale_seed, settings: dict, epochs: list, variant: str = "contract") -> dict:
+    """The contract's loop (zero_grad, forward, loss, backward, step per batch) from ``weights`` over the
+    batches of each epoch, or a classic mistake of it (``variant``); returns the weights after it."""
+    model = _LessonCNN()
+    model.load_state_dict(weights)
+    model.train()
+    if stale_seed is not None:
+        _stale_gradients(model, stale_seed)
+    optimizer = torch.optim.SGD(model.parameters(), **settings)
+    for batches in epochs:
+        if variant == "new_optimizer":
+            optimizer = torch.optim.SGD(model.parameters(), lr=settings["lr"])
+        for images, labels in batches:  # (the lesson's loop, written out for the check)
+            if variant in ("contract", "new_optimizer"):
+                optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(images), labels).backward()
+            optimizer.step(closure=None)
+            if variant == "zero_after_step":
+                optimizer.zero_grad(set_to_none=True)
+    return _snapshot(model)
+
+
+def _different_weight(got: dict, want: dict) -> str | None:
+    """The first parameter that differs beyond the graders' tolerance, else None."""
+    for name, tensor in want.items():
+        other = got.get(name)
+        if other is None or other.shape != tensor.shape or not torch.allclose(
+                other.double(), tensor.double(), atol=1e-5, rtol=1e-4):
+            return name
+    return None
+
+
+def _expect_contract_weights(model, start: dict, stale_seed, settings: dict, epochs: list, what: str) -> None:
+    got = _snapshot(model)
+    differs = _different_weight(got, _contract_training(start, stale_seed, settings, epochs))
+    if differs is None:
+        return
+    if _different_weight(got, start) is None:
+        hint = "the weights did not change at all: call optimizer.step() after loss.backward() in every batch"
+    elif _different_weight(got, _contract_training(start, stale_seed, settings, epochs, "no_zero_grad")) is None:
+        hint = ("the gradients seem never zeroed, so they add up from batch to batch: call optimizer.zero_grad() "
+                "before loss.backward()")
+    elif _different_weight(got, _contract_training(start, stale_seed, settings, epochs, "zero_after_step")) is None:
+        hint = ("the gradients are zeroed only after the step, so the first batch used gradients left over from "
+                "before: zero them before each backward")
+    elif len(epochs) > 1 and _different_weight(got, _contract_training(start, stale_seed, settings, epochs,
+                                                                       "new_optimizer")) is None:
+        hint = "the given optimizer seems replaced by a new one (its momentum is lost): use the optimizer as given"
+    else:
+        hint = ("compare your loop step by step with the lesson's (zero_grad, forward, loss, backward, step), "
+                "and take the batches from the loader itself, in the order it gives them")
+    raise CheckFailed(_with_hint(f"{what}, the weight {differs!r} differs from the lesson's training loop's", hint))
 
 
 def _number(value, what: str) -> float:
@@ -706,23 +1095,85 @@ def _accuracy_hints(correct: int, total: int, per_batch: list[float]) -> list:
              sum(per_batch) / len(per_batch))]
 
 
+def _expect_one_pass(loader: _Loader, log: list) -> None:
+    used = sum(1 for event in log if event[0] == "batch")
+    if loader.passes == 0:
+        raise CheckFailed("never iterated over the loader: take the batches from it, in the order it gives "
+                          "them, with `for images, labels in loader:`")
+    if loader.passes != 1:
+        raise CheckFailed(f"iterated over the loader {loader.passes} times; make exactly one pass (len(loader) "
+                          "gives the number of batches, and each batch's size is len(labels), without a pass)")
+    if used != len(loader):
+        raise CheckFailed(f"used {used} of the loader's {len(loader)} batches; use every batch once")
+
+
+def _per_batch(log: list) -> tuple[list, list]:
+    """The events before the first batch, and those of each batch."""
+    before, batches = [], []
+    for event in log:
+        if event[0] == "batch":
+            batches.append([])
+        elif event[0] != "pass":
+            (batches[-1] if batches else before).append(event)
+    return before, batches
+
+
+def _expect_contract_steps(log: list, batches: int) -> None:
+    """Training mode, gradients on, and zero_grad, backward and one step per batch, in that order."""
+    before, during = _per_batch(log)
+    zeroed = any(event[0] == "zero_grad" for event in before)
+    for number, events in enumerate(during, start=1):
+        where = f"in batch {number} of {batches}"
+        forwards = [event for event in events if event[0] == "forward"]
+        if not forwards:
+            raise CheckFailed(f"did not run the model {where}")
+        if not all(training for _, training, _ in forwards):
+            raise CheckFailed("ran the model in evaluation mode; the model came in evaluation mode, so call "
+                              "model.train() at the start of train_one_epoch")
+        if not any(grad_on for _, _, grad_on in forwards):
+            raise CheckFailed("ran the model without gradient tracking (inside no_grad), so it cannot learn")
+        backwards, steps = [sum(1 for event in events if event[0] == kind) for kind in ("backward", "step")]
+        if backwards != 1:
+            raise CheckFailed(f"ran loss.backward() {backwards} times {where}; expected once per batch")
+        if steps != 1:
+            raise CheckFailed(f"called optimizer.step() {steps} times {where}; expected once per batch")
+        order = [event[0] for event in events if event[0] in ("backward", "zero_grad", "step")]
+        if "zero_grad" in order[order.index("backward"):order.index("step")]:
+            raise CheckFailed(f"zeroed the gradients between loss.backward() and optimizer.step() {where}, so the "
+                              "step has no gradients to use: zero them before loss.backward()")
+        for position, kind in enumerate(order):
+            if kind == "zero_grad":
+                zeroed = True
+            elif kind == "backward":
+                if not zeroed:
+                    if not any(event[0] == "zero_grad" for event in log):
+                        raise CheckFailed("never zeroes the gradients, so they add up from batch to batch: call "
+                                          "optimizer.zero_grad() in every batch, before loss.backward()")
+                    left_over = (" (the model came with gradients left over from earlier work, so zeroing only "
+                                 "after the step is too late)") if number == 1 else ""
+                    raise CheckFailed(f"did not zero the gradients before loss.backward() {where}{left_over}: "
+                                      "call optimizer.zero_grad() in every batch, before loss.backward()")
+                zeroed = False
+            elif kind == "step" and "backward" not in order[:position]:
+                raise CheckFailed(f"called optimizer.step() before loss.backward() {where}")
+
+
 @_check("train_one_epoch")
 def _check_train_one_epoch(train_one_epoch):
-    model = _tiny_model()
-    loader = _tiny_loader(model)
+    # One call on the contract's network, which comes in evaluation mode and with gradients left over.
+    model = _lesson_model(0)
+    images, labels = _probe_data(model, 18, seed=0)
+    log: list = []
+    loader = _Loader(images, labels, 7, log)  # batches of 7, 7 and 4
     model.eval()  # train_one_epoch must switch it to training mode
-    forwards = _watch_forwards(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    events, losses, correct, per_batch = [], [], [], []
-    real_step, real_zero_grad = optimizer.step, optimizer.zero_grad
-
-    def counted_step(*args, **kwargs):
-        events.append("step")
-        return real_step(*args, **kwargs)
-
-    def counted_zero_grad(*args, **kwargs):
-        events.append("zero_grad")
-        return real_zero_grad(*args, **kwargs)
+    _stale_gradients(model, seed=5)
+    start = _snapshot(model)
+    settings = {"lr": 0.02, "momentum": 0.8}
+    optimizer = torch.optim.SGD(model.parameters(), **settings)
+    for owner, method in ((optimizer, "step"), (optimizer, "zero_grad"), (model, "zero_grad")):
+        _log_calls(owner, method, log)  # model.zero_grad() is allowed too
+    _watch(model, log)
+    losses, correct, per_batch = [], [], []
 
     def recording_criterion(logits, labels):
         loss = F.cross_entropy(logits, labels)
@@ -732,31 +1183,23 @@ def _check_train_one_epoch(train_one_epoch):
         per_batch.append(100.0 * hits / len(labels))
         return loss
 
-    optimizer.step, optimizer.zero_grad = counted_step, counted_zero_grad
-    model.zero_grad = counted_zero_grad  # model.zero_grad() is allowed too
     result = train_one_epoch(model, loader, recording_criterion, optimizer)
-    if not isinstance(result, tuple) or len(result) != 2:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise CheckFailed(f"returned {result!r}, expected a tuple (mean loss, accuracy)")
     mean_loss, accuracy = _number(result[0], "the mean loss"), _number(result[1], "the accuracy")
-    if not forwards:
+    if not any(event[0] == "forward" for event in log):
         raise CheckFailed("never ran the model")
-    if not all(training for training, _ in forwards):
-        raise CheckFailed("ran the model in evaluation mode; the model came in evaluation mode, so call "
-                          "model.train() at the start of train_one_epoch")
-    if not all(grad_on for _, grad_on in forwards):
-        raise CheckFailed("ran the model without gradient tracking (inside no_grad), so it cannot learn")
-    steps = events.count("step")
-    if steps != len(loader):
-        raise CheckFailed(f"called optimizer.step() {steps} times for {len(loader)} batches; expected once per batch")
-    since_step = []  # each step needs a zero_grad since the previous one (before its backward)
-    for event in events:
-        if event == "step" and "zero_grad" not in since_step:
-            raise CheckFailed("a step ran without zeroing the gradients first, so gradients add up from batch "
-                              "to batch: call optimizer.zero_grad() in every batch, before loss.backward()")
-        since_step = [] if event == "step" else since_step + [event]
+    _expect_one_pass(loader, log)
+    _expect_contract_steps(log, len(loader))
+    group = optimizer.param_groups[0]
+    if len(optimizer.param_groups) != 1 or group["lr"] != settings["lr"] or group["momentum"] != settings["momentum"] \
+            or len(group["params"]) != 10:
+        raise CheckFailed(f"changed the optimizer (learning rate {group['lr']}, momentum {group['momentum']}, "
+                          f"{len(optimizer.param_groups)} parameter group(s) afterwards; given: lr {settings['lr']}, "
+                          f"momentum {settings['momentum']}, 1 group): use the optimizer as it is given")
     if len(losses) != len(loader):
         raise CheckFailed(f"computed the loss {len(losses)} times for {len(loader)} batches")
-    sizes = [len(labels) for _, labels in loader]
+    sizes = [len(labels) for _, labels in loader.batches(1)]
     loss_hints = [("this is the sum of the batch losses: divide by the number of batches", sum(losses)),
                   ("this is the last batch's loss: average over all batches", losses[-1]),
                   ("this is the mean weighted by batch size; the assignment asks for the plain mean of the "
@@ -765,27 +1208,52 @@ def _check_train_one_epoch(train_one_epoch):
     want_accuracy = 100.0 * sum(correct) / sum(sizes)
     _expect_close(accuracy, want_accuracy, "training accuracy",
                   _accuracy_hints(sum(correct), sum(sizes), per_batch), 1e-3)
+    _expect_contract_weights(model, start, 5, settings, [loader.batches(1)],
+                             "after one call (SGD with momentum, batches of 7, 7 and 4)")
+
+    # Several epochs, as when training for real: the same model and optimizer, called once per epoch, on a
+    # loader that reshuffles at every pass (as DataLoader(shuffle=True) does).
+    model = _lesson_model(1)
+    images, labels = _probe_data(model, 15, seed=1)
+    generator = torch.Generator().manual_seed(2)
+    loader = _Loader(images, labels, 6, [], orders=[torch.randperm(15, generator=generator) for _ in range(2)])
+    start, settings = _snapshot(model), {"lr": 0.03, "momentum": 0.9}
+    optimizer = torch.optim.SGD(model.parameters(), **settings)
+    for _ in range(2):
+        train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer)
+    _expect_contract_weights(model, start, None, settings, [loader.batches(1), loader.batches(2)],
+                             "after two calls (two epochs) on a loader that reshuffles at every pass")
 
 
 @_check("evaluate")
 def _check_evaluate(evaluate):
-    model = _tiny_model()
-    loader = _tiny_loader(model, sizes=(8, 4, 4), seed=1)
-    model.train()  # evaluate must switch it to evaluation mode
-    forwards = _watch_forwards(model)
-    got = _number(evaluate(model, loader), "the accuracy")
-    if not forwards:
-        raise CheckFailed("never ran the model")
-    if any(training for training, _ in forwards):
-        raise CheckFailed("ran the model in training mode; the model came in training mode, so call "
-                          "model.eval() first")
-    if any(grad_on for _, grad_on in forwards):
-        raise CheckFailed("ran the model with gradient tracking on; wrap the loop in torch.no_grad()")
-    with torch.no_grad():
-        hits = [(model(images).argmax(1) == labels).sum().item() for images, labels in loader]
-    total = sum(len(labels) for _, labels in loader)
-    per_batch = [100.0 * h / len(labels) for h, (_, labels) in zip(hits, loader)]
-    _expect_close(got, 100.0 * sum(hits) / total, "accuracy", _accuracy_hints(sum(hits), total, per_batch), 1e-3)
+    for seed, mode in ((2, "training"), (3, "evaluation")):  # it must work whatever mode the model is in
+        model = _lesson_model(seed)
+        images, labels = _probe_data(model, 16, seed=seed)
+        log: list = []
+        loader = _Loader(images, labels, 6, log)  # batches of 6, 6 and 4
+        model.train(mode == "training")
+        _watch(model, log)
+        before = _snapshot(model)
+        got = _number(evaluate(model, loader), "the accuracy")
+        forwards = [event for event in log if event[0] == "forward"]
+        if not forwards:
+            raise CheckFailed("never ran the model")
+        if any(training for _, training, _ in forwards):
+            raise CheckFailed("ran the model in training mode; the model came in training mode, so call "
+                              "model.eval() first")
+        if any(grad_on for _, _, grad_on in forwards):
+            raise CheckFailed("ran the model with gradient tracking on; wrap the loop in torch.no_grad()")
+        _expect_one_pass(loader, log)
+        if _different_weight(_snapshot(model), before) is not None:
+            raise CheckFailed("changed the model's weights; evaluate only measures")
+        with torch.no_grad():
+            batches = loader.batches(1)
+            hits = [(model(x).argmax(1) == y).sum().item() for x, y in batches]
+        total = sum(len(y) for _, y in batches)
+        per_batch = [100.0 * h / len(y) for h, (_, y) in zip(hits, batches)]
+        _expect_close(got, 100.0 * sum(hits) / total, f"accuracy (model given in {mode} mode)",
+                      _accuracy_hints(sum(hits), total, per_batch), 1e-3)
 
 
 # --- part feature_maps -----------------------------------------------------------------------
@@ -809,33 +1277,44 @@ _LessonCNN.__name__ = _LessonCNN.__qualname__ = "SimpleCNN"
 
 @_check("feature_maps")
 def _check_feature_maps(feature_maps):
-    torch.manual_seed(0)
-    model, image = _LessonCNN(), _random(1, 28, 28)
-    before = {key: value.clone() for key, value in model.state_dict().items()}
-    model.eval()
-    got = feature_maps(model, image)
-    if not isinstance(got, dict):
-        raise CheckFailed(f"returned {type(got).__name__}, expected a dict")
-    with torch.no_grad():
-        raw1 = model.conv1(image[None])
-        conv1 = torch.relu(raw1)
-        pool1 = model.pool1(conv1)
-        raw2 = model.conv2(pool1)
-        conv2 = torch.relu(raw2)
-        hints = {"conv1": [("the ReLU seems missing: relu(model.conv1(...))", raw1[0]),
-                           ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", conv1)],
-                 "pool1": [("it seems pooled from conv1 without the ReLU", model.pool1(raw1)[0]),
-                           ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", pool1)],
-                 "conv2": [("the ReLU seems missing: relu(model.conv2(...))", raw2[0]),
-                           ("it seems computed from conv1 without pooling first", torch.relu(model.conv2(conv1))[0]),
-                           ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", conv2)]}
-    for key, want in [("conv1", conv1[0]), ("pool1", pool1[0]), ("conv2", conv2[0])]:
-        if key not in got:
-            raise CheckFailed(f"the result has no key {key!r} (keys: {sorted(map(str, got))})")
-        if isinstance(got[key], torch.Tensor) and got[key].requires_grad:
-            raise CheckFailed(f"{key!r} tracks gradients; compute the maps under torch.no_grad()")
-        _same(got[key], want, f"the {key!r} maps of one image (model in evaluation mode)", hints=hints[key])
-    if model.training:
-        raise CheckFailed("switched an eval-mode model to training mode; leave the mode unchanged")
-    if any(not torch.equal(before[key], value) for key, value in model.state_dict().items()):
-        raise CheckFailed("changed the model's weights")
+    # A model in evaluation mode, then one in training mode (the graders pass both): the maps are the
+    # same either way here, and the model must leave as it came.
+    for seed, mode in ((0, "evaluation"), (6, "training")):
+        torch.manual_seed(seed)
+        model, image = _LessonCNN(), _random(1, 28, 28, seed=seed)
+        model.train(mode == "training")
+        before = _snapshot(model)
+        got = feature_maps(model, image.clone())
+        if not isinstance(got, dict):
+            raise CheckFailed(f"returned {type(got).__name__}, expected a dict")
+        with torch.no_grad():
+            raw1 = model.conv1(image[None])
+            conv1 = torch.relu(raw1)
+            pool1 = model.pool1(conv1)
+            raw2 = model.conv2(pool1)
+            conv2 = torch.relu(raw2)
+            hints = {"conv1": [("the ReLU seems missing: relu(model.conv1(...))", raw1[0]),
+                               ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", conv1)],
+                     "pool1": [("it seems pooled from conv1 without the ReLU", model.pool1(raw1)[0]),
+                               ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", pool1)],
+                     "conv2": [("the ReLU seems missing: relu(model.conv2(...))", raw2[0]),
+                               ("it seems computed from conv1 without pooling first",
+                                torch.relu(model.conv2(conv1))[0]),
+                               ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", conv2)]}
+        for key, want in [("conv1", conv1[0]), ("pool1", pool1[0]), ("conv2", conv2[0])]:
+            if key not in got:
+                raise CheckFailed(f"the result has no key {key!r} (keys: {sorted(map(str, got))})")
+            if isinstance(got[key], torch.Tensor) and got[key].requires_grad:
+                raise CheckFailed(f"{key!r} tracks gradients; compute the maps under torch.no_grad()")
+            _same(got[key], want, f"the {key!r} maps of one image (model in {mode} mode)", hints=hints[key])
+        if model.training != (mode == "training"):
+            now = "training" if model.training else "evaluation"
+            switch = "model.eval()" if mode == "training" else "model.train()"
+            raise CheckFailed(_with_hint(
+                f"switched a {mode}-mode model to {now} mode; leave the mode as it came",
+                f"{switch} inside feature_maps changes the caller's model: torch.no_grad() is all this needs; "
+                "if you switch modes, remember `was_training = model.training` and restore it with "
+                "`model.train(was_training)`"))
+        if _different_weight(_snapshot(model), before) is not None or any(
+                not torch.equal(before[key], value) for key, value in model.state_dict().items()):
+            raise CheckFailed(f"changed the model's weights (model in {mode} mode)")
