@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import KIT_ROOT, ConfigError, load_config
+from .engine.config import KIT_ROOT, ConfigError, load_config
 
 DESCRIPTION = """\
 The CNN week-1 assignment kit.
@@ -18,9 +18,9 @@ CNN_MNIST_DIR or grading.toml's [data] mnist_dir, else downloaded.
 
 
 def _grade(args) -> int:
-    from .grade import GraderError, grade
-    from .report import summary
-    from .sandbox import UNSAFE_ENV
+    from .engine.grade import GraderError, grade
+    from .engine.report import summary
+    from .engine.sandbox import UNSAFE_ENV
 
     if args.unsafe_no_sandbox:
         os.environ[UNSAFE_ENV] = "1"
@@ -37,7 +37,7 @@ def _grade(args) -> int:
 
 
 def _feedback(args) -> int:
-    from .feedback_html import write_feedback
+    from .engine.feedback_html import write_feedback
 
     try:
         path = write_feedback(Path(args.out_dir))
@@ -49,8 +49,8 @@ def _feedback(args) -> int:
 
 
 def _verify(args) -> int:
-    from .grade import GraderError
-    from .verify import verify
+    from .engine.grade import GraderError
+    from .engine.verify import verify
 
     try:
         verification = verify(args.out_dir, args.submission, load_config(args.config), runs=args.runs)
@@ -68,26 +68,26 @@ def _verify(args) -> int:
 
 
 def _export_solutions(args) -> int:
-    from .release import export_solutions
+    from .packaging.release import export_solutions
 
-    out = export_solutions(KIT_ROOT / "source" / "cnn_week1" / "cnn_week1.ipynb", KIT_ROOT / "solutions" / "cnn_week1.py")
+    out = export_solutions(load_config(args.config).definition, KIT_ROOT)
     print(f"Wrote {out}")
     return 0
 
 
 # ----- the class workflow: release → collect → grade-all → export (→ stats) ---------------------
 
-def _course(args):
-    from .layout import Course, migrate_legacy_results
+def _course(args, config):
+    from .classwork.layout import Course, migrate_legacy_results
 
-    course = Course(Path(args.course).resolve())
+    course = Course.of(Path(args.course).resolve(), config.definition)
     for student in migrate_legacy_results(course):  # results of kits that wrote into nbgrader's autograded/
         print(f"copied {student}'s results from autograded/ to {course.autograded}", file=sys.stderr)
     return course
 
 
 def _release(args) -> int:
-    from .release_check import release
+    from .packaging.release_check import release
 
     report = release(load_config(args.config), Path(args.release_dir) if args.release_dir else None,
                      Path(args.zip) if args.zip else None, generate=not args.no_generate)
@@ -98,9 +98,9 @@ def _release(args) -> int:
 def _collect(args) -> int:
     import json
 
-    from .collect import CollectError, collect_downloads, collect_exchange, save_report
+    from .classwork.collect import CollectError, collect_downloads, collect_exchange, save_report
 
-    course = _course(args)
+    course = _course(args, load_config(args.config))
     try:
         if args.exchange:
             report = collect_exchange(course, Path(args.exchange_root) if args.exchange_root else None)
@@ -120,13 +120,13 @@ def _collect(args) -> int:
 
 
 def _grade_all(args) -> int:
-    from .batch import UnknownStudents, drop_rows, error_report, grade_all
-    from .shard import ShardError, parse_shard
+    from .classwork.batch import UnknownStudents, drop_rows, error_report, grade_all
+    from .classwork.shard import ShardError, parse_shard
 
     config = load_config(args.config)
     if args.drop:
         try:
-            changed = drop_rows(_course(args), args.drop)
+            changed = drop_rows(_course(args, config), args.drop)
         except (RuntimeError, UnknownStudents) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -139,7 +139,7 @@ def _grade_all(args) -> int:
         shard = parse_shard(args.shard) if args.shard else None
         if shard and args.student:
             raise ShardError("--student and --shard cannot be combined: a student is in one shard only")
-        summary = grade_all(_course(args), config, jobs=args.jobs, timeout=args.timeout, students=args.student or None,
+        summary = grade_all(_course(args, config), config, jobs=args.jobs, timeout=args.timeout, students=args.student or None,
                             part=args.part, select=args.select, force=args.force, shard=shard)
     except (RuntimeError, ValueError) as error:  # another run holds the lock, an unknown student, a bad --shard
         print(f"error: {error}", file=sys.stderr)
@@ -159,11 +159,12 @@ def _grade_all(args) -> int:
 
 
 def _merge(args) -> int:
-    from .batch import _locked, digests, manifest_path
-    from .results import write_json_atomic
-    from .shard import ShardError, merge_manifests
+    from .classwork.batch import _locked, digests, manifest_path
+    from .engine.results import write_json_atomic
+    from .classwork.shard import ShardError, merge_manifests
 
-    config, course = load_config(args.config), _course(args)
+    config = load_config(args.config)
+    course = _course(args, config)
     try:
         with _locked(manifest_path(course)):
             merged = merge_manifests(course.autograded, digests(config), course.assignment, args.of)
@@ -176,9 +177,11 @@ def _merge(args) -> int:
 
 
 def _export(args) -> int:
-    from .export import export_grades
+    from .classwork.export import export_grades
 
-    exported = export_grades(_course(args), load_config(args.config), Path(args.out) if args.out else None,
+    config = load_config(args.config)
+    course = _course(args, config)
+    exported = export_grades(course, config, Path(args.out) if args.out else None,
                              db_url=args.db_url, to_nbgrader=not args.no_nbgrader)
     graded = len(exported.rows) - len(exported.missing)
     print(f"Wrote {exported.csv} ({graded} of {len(exported.rows)} students with a grade) and per-student files "
@@ -186,7 +189,7 @@ def _export(args) -> int:
     if exported.gradebook:
         print(f"nbgrader gradebook updated: {exported.gradebook}")
     for student in exported.phantoms:
-        print(f"warning: {student} has a row in {_course(args).manifest} but no submission folder: left out "
+        print(f"warning: {student} has a row in {course.manifest} but no submission folder: left out "
               f"(remove the row with grade-all --drop {student})", file=sys.stderr)
     if exported.missing:
         print(f"error: {len(exported.missing)} student(s) have NO grade (exported with empty score cells, not 0; "
@@ -199,10 +202,10 @@ def _export(args) -> int:
 
 
 def _stats(args) -> int:
-    from .stats import class_stats, write_histograms
+    from .classwork.stats import class_stats, write_histograms
 
     config = load_config(args.config)
-    course = _course(args)
+    course = _course(args, config)
     stats = class_stats(course, config)
     text = stats.table(config, top=args.top)
     print(text)
@@ -215,7 +218,7 @@ def _stats(args) -> int:
 
 
 def _gradescope(args) -> int:
-    from .gradescope import build_gradescope_zip
+    from .packaging.gradescope import build_gradescope_zip
 
     names = build_gradescope_zip(load_config(args.config), Path(args.out), with_mnist=args.with_mnist)
     print(f"Wrote {args.out} ({len(names)} files; solutions/ {'included (graders use it; outside the sandbox)' if any(n.startswith('solutions/') for n in names) else 'not included'})")
@@ -223,8 +226,8 @@ def _gradescope(args) -> int:
 
 
 def _github_classroom(args) -> int:
-    from .classroom import classroom_workflow
-    from .gradescope import pinned_requirements
+    from .packaging.classroom import classroom_workflow
+    from .packaging.gradescope import pinned_requirements
 
     # quoted pins (numpy>=2.0,<3 must not reach the shell unquoted); pytest is not needed for the checks
     requirements = " ".join(f"'{line}'" for line in pinned_requirements().splitlines() if not line.startswith("pytest"))
@@ -341,7 +344,7 @@ current ones (a different [data] mnist_dir, due date or late policy does not cou
 def _class_commands(commands) -> None:
     release = commands.add_parser(
         "release", help="generate the student release with nbgrader and prove it (full marks, zero, no leak)",
-        description="Run nbgrader generate_assignment (autograder.release.generate_release) into RELEASE_DIR/cnn_week1, "
+        description="Run nbgrader generate_assignment (autograder.packaging.release.generate_release) into RELEASE_DIR/cnn_week1, "
                     "then check it: the reference solution (solutions/cnn_week1.py) must score full marks, the "
                     "release notebook's stubs must score zero, and no solution marker or solution line may appear "
                     "in any released file. Exits 1 if a check fails (and then writes no zip).")

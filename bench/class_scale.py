@@ -89,7 +89,7 @@ def run(jobs: int, n: int, config: Path, scratch: Path) -> dict:
         peak = max(peak, rss_bytes(descendants(process.pid)))
         time.sleep(0.2)
     wall = time.monotonic() - started
-    from autograder.layout import Course
+    from autograder.classwork.layout import Course
 
     rows = json.loads(Course(course).manifest.read_text())["students"]
     return {"jobs": jobs, "submissions": n, "exit": process.returncode, "wall_seconds": round(wall, 1),

@@ -53,10 +53,10 @@ def grade_once(submission: Path) -> dict:
 WARM_JOB = """
 import json, sys, tempfile, time
 from pathlib import Path
-from autograder.config import load_config
-from autograder.data_cache import training_arrays
-from autograder.grade import grade
-from autograder.sandbox import ForkServer
+from autograder.engine.config import load_config
+from autograder.assignments.cnn_week1.data import training_arrays
+from autograder.engine.grade import grade
+from autograder.engine.sandbox import ForkServer
 config = load_config()
 walls = []
 with ForkServer(config.sandbox, training_arrays(config)) as server:

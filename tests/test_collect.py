@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.collect import CollectError, collect_downloads, default_patterns, save_report
-from autograder.layout import Course, parse_timestamp, read_timestamp, sha256_file
+from autograder.classwork.collect import CollectError, collect_downloads, default_patterns, save_report
+from autograder.classwork.layout import Course, parse_timestamp, read_timestamp, sha256_file
 
 
 def parse(name: str):

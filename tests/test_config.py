@@ -6,13 +6,14 @@ import tomllib
 
 import pytest
 
-from autograder.config import (KIT_ROOT, Assignment, ConfigError, Feedback, Sandbox, Training, grading_digest,
+from autograder.engine.config import (KIT_ROOT, Assignment, ConfigError, Feedback, Sandbox, Training, grading_digest,
                                load_config, validate_hidden_tests)
-from autograder.batch import digests
-from autograder.contract import PARTS
-from autograder.grader_names import grader_test_names
-from autograder.results import write_json_atomic
-from autograder.shard import merge_manifests
+from autograder.classwork.batch import digests
+from autograder.assignments.cnn_week1.contract import PARTS
+from autograder.assignments.cnn_week1.settings import mnist_directory
+from autograder.engine.grader_names import grader_test_names
+from autograder.engine.results import write_json_atomic
+from autograder.classwork.shard import merge_manifests
 
 SHIPPED = (KIT_ROOT / "grading.toml").read_text(encoding="utf-8")
 HIDDEN = "conv2d_single matches PyTorch on random images, kernels, strides and paddings"
@@ -143,6 +144,6 @@ def test_commands_report_a_config_error_in_one_line_with_exit_2(tmp_path):
 def test_mnist_directory_prefers_the_environment(tmp_path, monkeypatch):
     path = edited(tmp_path, 'mnist_dir = ""', 'mnist_dir = "data/mnist"')
     monkeypatch.delenv("CNN_MNIST_DIR", raising=False)
-    assert load_config(path).mnist_directory() == (tmp_path / "data" / "mnist").resolve()
+    assert mnist_directory(load_config(path)) == (tmp_path / "data" / "mnist").resolve()
     monkeypatch.setenv("CNN_MNIST_DIR", str(tmp_path / "elsewhere"))
-    assert load_config(path).mnist_directory() == (tmp_path / "elsewhere").resolve()
+    assert mnist_directory(load_config(path)) == (tmp_path / "elsewhere").resolve()

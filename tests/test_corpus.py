@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import load_config
-from autograder.contract import GRADED_NAMES, PART_OF, PARTS
-from autograder.grade import GRADERS_DIR, grade
-from autograder.report import summary
+from autograder.engine.config import load_config
+from autograder.assignments.cnn_week1.contract import GRADED_NAMES, PART_OF, PARTS
+from autograder.engine.grade import GRADERS_DIR, grade
+from autograder.engine.report import summary
 from conftest import wait_until
+from autograder.assignments.cnn_week1.settings import mnist_directory
 
 KIT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_NOTEBOOK = KIT_ROOT / "source" / "cnn_week1" / "cnn_week1.ipynb"
@@ -53,8 +54,8 @@ def config():
 @pytest.fixture(scope="session")
 def server(config):
     """One warm fork-server (one torch import) for every grade of the corpus, as a grading job has."""
-    from autograder.data_cache import training_arrays
-    from autograder.sandbox import ForkServer
+    from autograder.assignments.cnn_week1.data import training_arrays
+    from autograder.engine.sandbox import ForkServer
 
     with ForkServer(config.sandbox, training_arrays(config)) as forks:
         forks.ready()
@@ -153,7 +154,7 @@ def planted(config):
     folder = Path("/tmp") / f"corpus-planted-{secrets.token_hex(4)}"
     folder.mkdir()
     folder.chmod(0o755)
-    source = config.mnist_directory() / "t10k-images-idx3-ubyte.gz"
+    source = mnist_directory(config) / "t10k-images-idx3-ubyte.gz"
     shutil.copyfile(source, folder / source.name)
     (folder / source.name).chmod(0o644)
     yield folder

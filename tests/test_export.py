@@ -9,12 +9,12 @@ from pathlib import Path
 
 import json
 
-from autograder.batch import digests
-from autograder.config import KIT_ROOT, load_config
-from autograder.export import export_grades
-from autograder.layout import Course, sha256_file
-from autograder.results import write_json_atomic
-from autograder.stats import class_stats
+from autograder.classwork.batch import digests
+from autograder.engine.config import KIT_ROOT, load_config
+from autograder.classwork.export import export_grades
+from autograder.classwork.layout import Course, sha256_file
+from autograder.engine.results import write_json_atomic
+from autograder.classwork.stats import class_stats
 
 
 def nbgrader_export(course_root: Path, db: Path, out: Path) -> dict[str, dict]:

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from autograder.contract import GRADED_NAMES, IMPORT_CELL_ID
-from autograder.extract import extract, is_file_unit, release_import_cell, strip_solution_markers
+from autograder.assignments.cnn_week1.contract import GRADED_NAMES, IMPORT_CELL_ID
+from autograder.engine.extract import extract, is_file_unit, release_import_cell, strip_solution_markers
 
 
 def _cell(source, grade_id=None, cell_type="code"):

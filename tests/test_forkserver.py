@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox
-from autograder.failures import HostFault, StudentFailure
-from autograder.grade import GraderError, grade
-from autograder.runtime import wire
-from autograder.runtime.confine import landlock_abi
+from autograder.engine.failures import HostFault, StudentFailure
+from autograder.engine.grade import GraderError, grade
+from autograder.engine.runtime import wire
+from autograder.engine.runtime.confine import landlock_abi
 from conftest import host_processes, wait_until
 
 RUNTIME_MODULES = ("reference_model", "tasks", "wire", "worker", "confine", "zygote")

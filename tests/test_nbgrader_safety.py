@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder.config import load_config
-from autograder.export import write_nbgrader_gradebook
-from autograder.layout import Course, migrate_legacy_results
-from autograder.release import generate_release
-from autograder.results import write_json_atomic
+from autograder.engine.config import load_config
+from autograder.classwork.export import write_nbgrader_gradebook
+from autograder.classwork.layout import Course, migrate_legacy_results
+from autograder.packaging.release import generate_release
+from autograder.engine.results import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 from autograder import provenance as prov
-from autograder.config import load_config
-from autograder.results import TestResult
+from autograder.engine.config import load_config
+from autograder.engine.results import TestResult
 
 from conftest import REPO_ROOT
 

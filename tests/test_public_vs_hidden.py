@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.grade import grade
+from autograder.engine.grade import grade
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLIC_CHECKS = REPO / "release" / "cnn_week1" / "public_checks.py"  # what students get

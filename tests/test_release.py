@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.contract import ASSIGNMENT, GRADED_NAMES
-from autograder.extract import SOLUTION_MARKERS
-from autograder.release import export_solutions, generate_release
+from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES
+from autograder.engine.extract import SOLUTION_MARKERS
+from autograder.packaging.release import export_solutions, generate_release
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_NOTEBOOK = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"

@@ -19,8 +19,8 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from autograder.contract import ASSIGNMENT, GRADED_NAMES, PARTS
-from autograder.extract import SOLUTION_MARKERS
+from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES, PARTS
+from autograder.engine.extract import SOLUTION_MARKERS
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "release" / ASSIGNMENT

@@ -22,8 +22,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from autograder.contract import ASSIGNMENT, GRADED_NAMES, PARTS
-from autograder.extract import SOLUTION_MARKERS
+from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES, PARTS
+from autograder.engine.extract import SOLUTION_MARKERS
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "release" / ASSIGNMENT

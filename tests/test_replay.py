@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 import solutions.cnn_week1 as solution
 from autograder import replay
-from autograder.config import Training
-from autograder.runtime import wire
+from autograder.engine.config import Training
+from autograder.engine.runtime import wire
 
 RUNTIME = Path(replay.__file__).parent / "runtime"
 BUDGET = Training(train_samples=1600, batch_size=64)  # 25 full batches

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.contract import MANUAL_FUNCTIONS
-from autograder.rules import manual_rule_violations
+from autograder.assignments.cnn_week1.contract import MANUAL_FUNCTIONS
+from autograder.engine.rules import manual_rule_violations
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "cnn_week1.py"
 

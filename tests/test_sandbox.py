@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox
-from autograder.config import load_config
-from autograder.failures import StudentFailure
-from autograder.grade import grade
-from autograder.session import WorkerSession
+from autograder.engine.config import load_config
+from autograder.engine.failures import StudentFailure
+from autograder.engine.grade import grade
+from autograder.engine.session import WorkerSession
 from conftest import host_processes, wait_until
 
 KIT_ROOT = Path(__file__).resolve().parents[1]

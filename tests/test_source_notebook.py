@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.contract import GRADED_NAMES, IMPORT_CELL_ID, PARTS
+from autograder.assignments.cnn_week1.contract import GRADED_NAMES, IMPORT_CELL_ID, PARTS
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "source" / "cnn_week1" / "cnn_week1.ipynb"
 FIGURE_CELLS = ("demo_edges", "demo_output_size", "demo_pytorch_conv", "demo_pooling", "plot_training",

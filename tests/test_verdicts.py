@@ -17,14 +17,15 @@ import pytest
 import torch
 
 from autograder import replay
-from autograder.checks import as_tensor, describe_type
-from autograder.config import load_config
-from autograder.data_cache import mnist_module, training_arrays
-from autograder.failures import GradingFailure
-from autograder.graders import test_output_size as output_size
-from autograder.graders import test_simple_cnn as simple_cnn
-from autograder.graders import test_training_loop as training
-from autograder.runtime import wire
+from autograder.engine.checks import as_tensor, describe_type
+from autograder.engine.config import load_config
+from autograder.assignments.cnn_week1.data import mnist_module, training_arrays
+from autograder.assignments.cnn_week1.settings import mnist_directory
+from autograder.engine.failures import GradingFailure
+from autograder.assignments.cnn_week1.graders import test_output_size as output_size
+from autograder.assignments.cnn_week1.graders import test_simple_cnn as simple_cnn
+from autograder.assignments.cnn_week1.graders import test_training_loop as training
+from autograder.engine.runtime import wire
 
 RUNTIME = Path(replay.__file__).parent / "runtime"
 
@@ -231,7 +232,7 @@ def small_gate(monkeypatch, tmp_path, mnist_dir):
     config = load_config()
     config = dataclasses.replace(config, training=dataclasses.replace(
         config.training, train_samples=3200, min_accuracy=20.0))  # above chance at this budget
-    test_set = mnist_module().load_tensors("test", config.mnist_directory())
+    test_set = mnist_module().load_tensors("test", mnist_directory(config))
     return config, test_set
 
 

@@ -11,13 +11,14 @@ from dataclasses import asdict
 import pytest
 
 from autograder import replay
-from autograder.config import grading_digest, load_config
-from autograder.data_cache import mnist_module, training_arrays
-from autograder.grade import grade
-from autograder.provenance import graders_digest, sha256_of
-from autograder.runtime.reference_model import ReferenceCNN, accuracy_percent
-from autograder.sandbox import ForkServer
-from autograder.verify import verify
+from autograder.engine.config import grading_digest, load_config
+from autograder.assignments.cnn_week1.data import mnist_module, training_arrays
+from autograder.assignments.cnn_week1.settings import mnist_directory
+from autograder.engine.grade import grade
+from autograder.engine.provenance import graders_digest, sha256_of
+from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, accuracy_percent
+from autograder.engine.sandbox import ForkServer
+from autograder.engine.verify import verify
 
 from conftest import REPO_ROOT
 
@@ -81,7 +82,7 @@ def test_the_contract_loop_passes_the_gate_on_every_pool_seed(config):
     """The reference reproduces the contract loop bit for bit (test_replay), so it passes the gate
     on every seed of this machine's pool only if the loop itself reaches min_accuracy on each."""
     budget, threads = config.training, config.sandbox.threads()
-    images, labels = mnist_module().load_tensors("test", config.mnist_directory())
+    images, labels = mnist_module().load_tensors("test", mnist_directory(config))
     reached = {}
     for index in range(replay.POOL_SIZE):
         run = replay.draw(budget, index)
