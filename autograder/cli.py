@@ -70,7 +70,7 @@ def _verify(args) -> int:
 def _export_solutions(args) -> int:
     from .packaging.release import export_solutions
 
-    out = export_solutions(load_config(args.config).definition, KIT_ROOT)
+    out = export_solutions(load_config(args.config).definition)
     print(f"Wrote {out}")
     return 0
 

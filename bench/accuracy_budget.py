@@ -25,12 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "autograder" / "runtime"))  # tasks.py imports its folder flat, as in the sandbox
+sys.path.insert(0, str(ROOT / "autograder" / "assignments" / "cnn_week1" / "worker"))  # tasks.py imports its folder flat, as in the sandbox
 
 import torch  # noqa: E402
 
 import tasks  # noqa: E402
-from autograder import replay  # noqa: E402
+from autograder.assignments.cnn_week1 import replay  # noqa: E402
 from autograder.engine.config import load_config  # noqa: E402
 from autograder.assignments.cnn_week1.data import mnist_module, training_arrays  # noqa: E402
 from autograder.assignments.cnn_week1.settings import mnist_directory

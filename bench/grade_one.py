@@ -54,12 +54,10 @@ WARM_JOB = """
 import json, sys, tempfile, time
 from pathlib import Path
 from autograder.engine.config import load_config
-from autograder.assignments.cnn_week1.data import training_arrays
-from autograder.engine.grade import grade
-from autograder.engine.sandbox import ForkServer
+from autograder.engine.grade import fork_server, grade
 config = load_config()
 walls = []
-with ForkServer(config.sandbox, training_arrays(config)) as server:
+with fork_server(config) as server:
     for _ in range(int(sys.argv[2]) + 1):
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()

@@ -92,7 +92,8 @@ def fork_server(sandbox_config, training_data):
     """One fork-server (one torch import) shared by the sandbox tests, closed at the end."""
     from autograder.engine.sandbox import ForkServer
 
-    with ForkServer(sandbox_config.sandbox, training_data) as server:
+    definition = sandbox_config.definition
+    with ForkServer(sandbox_config.sandbox, training_data, definition.worker_tasks, definition.forbidden) as server:
         server.ready()
         yield server
 
@@ -100,7 +101,7 @@ def fork_server(sandbox_config, training_data):
 @pytest.fixture
 def bwrap():
     """Tests of the bubblewrap sandbox: a failure where bwrap is installed but broken, else a skip."""
-    from autograder import sandbox
+    from autograder.engine import sandbox
 
     sandbox.bubblewrap_problem.cache_clear()
     if os.environ.get("CNN_KIT_NO_SANDBOX") == "1":
@@ -118,7 +119,7 @@ def run(tmp_path, sandbox_config, fork_server):
     """``with run(source) as session``: a WorkerSession on ``source`` as a .py submission, closed after.
 
     ``server`` and ``config`` replace the shared fork-server and the short-timeout config."""
-    from autograder.engine.extract import extract
+    from week1 import extract_week1 as extract
     from autograder.engine.session import WorkerSession
 
     opened = []

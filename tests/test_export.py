@@ -15,6 +15,7 @@ from autograder.classwork.export import export_grades
 from autograder.classwork.layout import Course, sha256_file
 from autograder.engine.results import write_json_atomic
 from autograder.classwork.stats import class_stats
+from week1 import week1_course
 
 
 def nbgrader_export(course_root: Path, db: Path, out: Path) -> dict[str, dict]:
@@ -29,7 +30,7 @@ def nbgrader_export(course_root: Path, db: Path, out: Path) -> dict[str, dict]:
 
 
 def _fake_class(root: Path, config) -> Course:
-    course = Course(root)
+    course = week1_course(root)
     rows = {"ann": (100.0, None), "ben": (50.0, "2026-12-13 00:00:00.000000 UTC"), "cat": (80.0, "2026-12-30 00:00:00.000000 UTC")}
     manifest = {"assignment": "cnn_week1", "students": {}}
     for student, (score, stamp) in rows.items():

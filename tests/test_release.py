@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from week1 import WEEK1
 from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES
 from autograder.engine.extract import SOLUTION_MARKERS
 from autograder.packaging.release import export_solutions, generate_release
@@ -44,7 +45,7 @@ def solution_bodies(cell_source: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory) -> Path:
-    return generate_release(REPO, tmp_path_factory.mktemp("release"))
+    return generate_release(REPO, tmp_path_factory.mktemp("release"), WEEK1)
 
 
 def test_committed_release_is_byte_identical_to_a_fresh_generation(regenerated):
@@ -88,7 +89,7 @@ def test_release_keeps_the_locked_cells_locked(regenerated):
 
 
 def test_committed_solutions_equal_a_fresh_export(tmp_path):
-    fresh = export_solutions(SOURCE_NOTEBOOK, tmp_path / "solutions" / f"{ASSIGNMENT}.py")
+    fresh = export_solutions(WEEK1, tmp_path / "solutions" / f"{ASSIGNMENT}.py")
     assert fresh.read_bytes() == COMMITTED_SOLUTIONS.read_bytes(), f"solutions/ is stale: {REGENERATE}"
     assert (tmp_path / "solutions" / "__init__.py").is_file()
     assert fresh.read_text(encoding="utf-8").startswith(

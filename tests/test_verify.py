@@ -10,11 +10,11 @@ from dataclasses import asdict
 
 import pytest
 
-from autograder import replay
+from autograder.assignments.cnn_week1 import replay
 from autograder.engine.config import grading_digest, load_config
 from autograder.assignments.cnn_week1.data import mnist_module, training_arrays
 from autograder.assignments.cnn_week1.settings import mnist_directory
-from autograder.engine.grade import grade
+from autograder.engine.grade import fork_server, grade
 from autograder.engine.provenance import graders_digest, sha256_of
 from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, accuracy_percent
 from autograder.engine.sandbox import ForkServer
@@ -35,7 +35,7 @@ def config(mnist_dir):
 @pytest.fixture(scope="module")
 def server(config):
     """One warm fork-server for every grade of this module (one torch import in the sandbox)."""
-    with ForkServer(config.sandbox, training_arrays(config)) as server:
+    with fork_server(config) as server:
         yield server
 
 
@@ -65,7 +65,7 @@ def test_three_grades_of_the_reference_agree_to_the_cent(tmp_path, config, serve
     recorded = verification.recorded["provenance"]
     assert recorded == json.loads((tmp_path / "out" / "feedback.json").read_text())["provenance"]
     assert recorded["submission_sha256"] == sha256_of(REFERENCE)
-    assert recorded["config_sha256"] == grading_digest(config) and recorded["graders_sha256"] == graders_digest()
+    assert recorded["config_sha256"] == grading_digest(config) and recorded["graders_sha256"] == graders_digest(config.definition.graders_dir)
     assert recorded["grading_toml_sha256"] == sha256_of(REPO_ROOT / "grading.toml")
     assert recorded["kit_version"].startswith(recorded["kit_release"])
     assert recorded["sandbox_mode"] == server.mode and recorded["protections"] == asdict(server.protections)

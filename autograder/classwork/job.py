@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda number, _frame: sys.exit(128 + number))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it kills the group
 
-    from . import plugin  # noqa: F401  (the heavy imports, once: pytest, torch, the graders' helpers)
+    from ..engine import plugin  # noqa: F401  (the heavy imports, once: pytest, torch, the graders' helpers)
     from ..engine.config import load_config
 
     config = load_config(args.config)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..engine.config import Assignment
+from ..engine.config import AssignmentSettings
 from .layout import parse_timestamp
 
 DAY = timedelta(days=1)
@@ -30,7 +30,7 @@ class LateResult:
         return round(score - self.final_score, 4)
 
 
-def apply_late_policy(score: float, submitted_at: datetime | None, policy: Assignment) -> LateResult:
+def apply_late_policy(score: float, submitted_at: datetime | None, policy: AssignmentSettings) -> LateResult:
     """The final score of a submission of ``score`` points handed in at ``submitted_at``."""
     due = parse_timestamp(policy.due) if policy.due else None
     if due is None:

@@ -15,11 +15,12 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-BUILT_IN = Path(__file__).resolve().parents[1] / "assignments"
+KIT_ROOT = Path(__file__).resolve().parents[2]
+BUILT_IN = KIT_ROOT / "autograder" / "assignments"
 
 
 class AssignmentError(RuntimeError):
@@ -67,6 +68,9 @@ class Assignment:
     worker_files: Callable[[object], dict[str, Path]] | None = None  # config -> files workers may read
     settings: dict[str, SettingsSection] = field(default_factory=dict)
     student_files: tuple[str, ...] = ()  # files of source/<name>/ shipped beside the notebook
+    # Where source/<name>/, release/<name>/ and solutions/<name>.py live: set by ``load_assignment``
+    # (the kit's root for its own assignments, the folder of an assignment given by path).
+    course_root: Path = KIT_ROOT
 
     @cached_property
     def graded_names(self) -> tuple[str, ...]:
@@ -80,14 +84,14 @@ class Assignment:
     def notebook_name(self) -> str:
         return f"{self.name}.ipynb"
 
-    def release_notebook(self, kit_root: Path) -> Path:
-        return kit_root / "release" / self.name / self.notebook_name
+    def release_notebook(self) -> Path:
+        return self.course_root / "release" / self.name / self.notebook_name
 
-    def source_notebook(self, kit_root: Path) -> Path:
-        return kit_root / "source" / self.name / self.notebook_name
+    def source_notebook(self) -> Path:
+        return self.course_root / "source" / self.name / self.notebook_name
 
-    def solution(self, kit_root: Path) -> Path:
-        return kit_root / "solutions" / f"{self.name}.py"
+    def solution(self) -> Path:
+        return self.course_root / "solutions" / f"{self.name}.py"
 
     def files_for_workers(self, config) -> dict[str, Path]:
         return dict(self.worker_files(config)) if self.worker_files else {}
@@ -108,7 +112,7 @@ def load_assignment(name: str, path: Path | None = None) -> Assignment:
         raise AssignmentError(f"{module_file} defines no ASSIGNMENT = Assignment(...).")
     if assignment.name != name:
         raise AssignmentError(f"{module_file} defines the assignment {assignment.name!r}, not {name!r}.")
-    return assignment
+    return replace(assignment, course_root=folder.resolve() if path else KIT_ROOT)
 
 
 def _module_from_file(module_name: str, module_file: Path):

@@ -215,20 +215,12 @@ def expect_raises(student, name: str, args=(), kwargs=None, error_type: str = "V
     except StudentFailure as failure:
         if failure.kind != "exception":
             raise  # not implemented, timeout, crash…: the session's own words are best
-        raised = getattr(failure, "error_type", None) or _type_from_summary(failure.summary)
+        raised = failure.error_type
         if raised == error_type:
             return
         raise GradingFailure(f"{what} raised {raised or 'an exception'}, expected {error_type}.",
                              failure.summary) from None
     raise GradingFailure(f"{what} returned {describe_type(value)} instead of raising {error_type}.")
-
-
-def _type_from_summary(summary: str) -> str | None:
-    marker = " raised "
-    if marker in summary:
-        rest = summary.split(marker, 1)[1]
-        return rest.split(":")[0].split(" ")[0].strip(".") or None
-    return None
 
 
 def call_text(name: str, args=(), kwargs=None) -> str:

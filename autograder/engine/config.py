@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 
-from .assignment import Assignment, AssignmentError, load_assignment
+from .assignment import KIT_ROOT, Assignment, AssignmentError, load_assignment
 
-KIT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV = "CNN_KIT_CONFIG"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 DETAILS = ("full", "summary")

@@ -21,7 +21,6 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import KIT_ROOT
 from .assignment import Assignment
 from .magics import transform
 from .textsafe import scrub
@@ -29,6 +28,19 @@ from .textsafe import scrub
 MAX_SUBMISSION_BYTES = 200 * 1024 * 1024  # a notebook bigger than this is refused unread
 WHOLE_FILE_ID = "<submission>"  # a .py as one unit (it does not parse), and the prefix of its units
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+
+
+class Problem(str):
+    """What was wrong with a submission: the sentence the student reads, and which graded name it
+    concerns (``name``, None for the whole submission), so that a test of that name can say why
+    the name is missing without reading the sentence."""
+
+    name: str | None
+
+    def __new__(cls, text: str, name: str | None = None) -> "Problem":
+        problem = super().__new__(cls, text)
+        problem.name = name
+        return problem
 
 
 @dataclass
@@ -45,7 +57,7 @@ class Submission:
 
     kind: str  # "notebook", "python" or "unreadable"
     cells: list[CodeCell] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # plain-language, shown to the student
+    problems: list[Problem] = field(default_factory=list)  # plain-language, shown to the student
     text: str = ""  # a .py submission's whole text (its units split it)
 
     @property
@@ -73,7 +85,7 @@ def is_file_unit(grade_id: str) -> bool:
 
 
 def _unreadable(problem: str) -> Submission:
-    return Submission("unreadable", problems=[problem])
+    return Submission("unreadable", problems=[Problem(problem)])
 
 
 def extract(path: str | Path, assignment: Assignment, locked_imports: bool = True) -> Submission:
@@ -168,7 +180,7 @@ def _extract_notebook(text: str, assignment: Assignment, locked_imports: bool) -
         return _unreadable("The file is JSON but not a Jupyter notebook (it has no list of cells).")
 
     found: dict[str, str] = {}
-    problems: list[str] = []
+    problems: list[Problem] = []
     for cell in notebook["cells"]:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
@@ -176,7 +188,8 @@ def _extract_notebook(text: str, assignment: Assignment, locked_imports: bool) -
         if grade_id not in assignment.graded_names and grade_id != assignment.import_cell:
             continue
         if grade_id in found:
-            problems.append(f"The notebook has two cells with grade_id {grade_id!r}; only the first was graded.")
+            problems.append(Problem(f"The notebook has two cells with grade_id {grade_id!r}; only the first was graded.",
+                                    grade_id))
             continue
         found[grade_id] = scrub(_cell_source(cell))  # a lone surrogate ("\ud800") cannot be compiled
 
@@ -186,33 +199,33 @@ def _extract_notebook(text: str, assignment: Assignment, locked_imports: bool) -
     if imports is not None:
         submission.cells.append(_code_cell(assignment.import_cell, imports, problems))
     else:
-        problems.append("The locked import cell is missing; graded cells were run without it.")
+        problems.append(Problem("The locked import cell is missing; graded cells were run without it."))
     for name in assignment.graded_names:
         if name in found:
             submission.cells.append(_code_cell(name, found[name], problems))
         else:
-            problems.append(
+            problems.append(Problem(
                 f"The cell for {name} (grade_id {name!r}) is missing: it was deleted or its metadata was "
-                "changed. Copy it back from a fresh copy of the assignment.")
+                "changed. Copy it back from a fresh copy of the assignment.", name))
     return submission
 
 
-def _code_cell(grade_id: str, source: str, problems: list[str]) -> CodeCell:
+def _code_cell(grade_id: str, source: str, problems: list[Problem]) -> CodeCell:
     transformed = transform(source)
-    problems += [f"In the cell {grade_id}, {problem}." for problem in transformed.problems]
+    problems += [Problem(f"In the cell {grade_id}, {problem}.", grade_id) for problem in transformed.problems]
     return CodeCell(grade_id, transformed.source)
 
 
-def _locked_import_cell(students: str | None, assignment: Assignment, problems: list[str]) -> str | None:
+def _locked_import_cell(students: str | None, assignment: Assignment, problems: list[Problem]) -> str | None:
     """The release's import cell, as nbgrader restores locked cells; the student's if the kit lacks it."""
-    release = release_import_cell(assignment.release_notebook(KIT_ROOT), assignment.import_cell)
+    release = release_import_cell(assignment.release_notebook(), assignment.import_cell)
     if release is None:
         return students
     if students is None:
-        problems.append("The locked import cell was missing; the assignment's own import cell was used.")
+        problems.append(Problem("The locked import cell was missing; the assignment's own import cell was used."))
     elif students.split() != release.split():
-        problems.append("The locked import cell was changed; it was graded as the assignment has it "
-                        "(add imports you need inside your own cells).")
+        problems.append(Problem("The locked import cell was changed; it was graded as the assignment has it "
+                                "(add imports you need inside your own cells)."))
     return release
 
 

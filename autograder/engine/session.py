@@ -264,7 +264,7 @@ class WorkerSession:
             if grade_id in self.cell_errors:
                 return f"`{name}` could not be graded: {self.cell_errors[grade_id]}"
         for problem in self.submission.problems:
-            if f"{name} " in problem or f"{name!r}" in problem or self.submission.kind == "unreadable":
+            if getattr(problem, "name", None) == name or self.submission.kind == "unreadable":
                 return f"`{name}` could not be graded: {problem}"
         return f"`{name}` is not defined in the submission."
 

@@ -7,7 +7,7 @@ image (Ubuntu), then ``/autograder/run_autograder`` per submission, which must l
 
 The zip holds the grading package, grading.toml, the MNIST loader (not the source notebook, which
 holds the answers) and, only when the graders use it, ``solutions/``: the graders read the
-reference in the trusted grading process; the sandbox binds only autograder/runtime, so student
+reference in the trusted grading process; the sandbox binds only the engine runtime and the assignment worker tasks, so student
 code never sees it. ``with_mnist`` adds the four MNIST files; otherwise the grader downloads MNIST.
 """
 from __future__ import annotations

@@ -82,13 +82,13 @@ def normalise_notebook(path: Path) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-def export_solutions(assignment: Assignment, kit_root: Path) -> Path:
+def export_solutions(assignment: Assignment, out: Path | None = None) -> Path:
     """Write the solution cells of the source notebook (markers stripped) as a Python module; return its path.
 
-    ``notebook`` is ``source/<name>/<name>.ipynb`` and ``out`` is ``solutions/<name>.py`` under ``kit_root``;
+    The notebook is ``source/<name>/<name>.ipynb`` and ``out`` (default) ``solutions/<name>.py`` of the course;
     an ``__init__.py`` is added beside it if missing so that ``import solutions.<name>`` works from there.
     """
-    notebook, out = assignment.source_notebook(kit_root), assignment.solution(kit_root)
+    notebook, out = assignment.source_notebook(), Path(out or assignment.solution())
     submission = extract(notebook, assignment, locked_imports=False)  # the source notebook is the lock
     if submission.kind != "notebook" or submission.problems:
         raise ReleaseError(f"cannot export solutions from {notebook}: " + " ".join(submission.problems))

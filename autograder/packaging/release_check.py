@@ -46,8 +46,10 @@ class ReleaseReport:
 
 
 def release(config: GradingConfig, release_root: Path | None = None, zip_path: Path | None = None,
-            generate: bool = True, kit_root: Path = KIT_ROOT) -> ReleaseReport:
-    """Generate (unless ``generate`` is False) and check the release; zip it when every check passes."""
+            generate: bool = True, kit_root: Path | None = None) -> ReleaseReport:
+    """Generate (unless ``generate`` is False) and check the release; zip it when every check passes.
+    ``kit_root``: the course folder with source/ and solutions/ (default: the assignment's)."""
+    kit_root = Path(kit_root or config.definition.course_root)
     release_root = Path(release_root or kit_root / "release")
     if generate:
         from .release import generate_release
@@ -57,7 +59,7 @@ def release(config: GradingConfig, release_root: Path | None = None, zip_path: P
     report = ReleaseReport(folder)
     report.checks += leak_checks(folder, kit_root / "source" / config.definition.name)
     notebook = folder / config.assignment.notebook
-    report.checks += score_checks(config, config.definition.solution(kit_root), notebook)
+    report.checks += score_checks(config, config.definition.solution(), notebook)
     if zip_path and report.passed:
         report.zip_path = zip_release(folder, Path(zip_path))
     return report

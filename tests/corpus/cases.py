@@ -178,7 +178,7 @@ READ_GRADER = """
     import glob
     found = []
     candidates = [path for path in _all_files() if "/graders/" in path or path.endswith(("cnn_week1.py", "grading.toml"))]
-    for pattern in ("__KIT__/autograder/graders/*.py", "__KIT__/solutions/*.py", "__KIT__/grading.toml",
+    for pattern in ("__KIT__/autograder/assignments/*/graders/*.py", "__KIT__/solutions/*.py", "__KIT__/grading.toml",
                     "/opt/grader-runtime/../graders/*.py", "/opt/graders/*.py"):
         candidates += glob.glob(pattern)
     for path in candidates:
@@ -366,7 +366,7 @@ def train_one_epoch(model, loader, criterion, optimizer, device="cpu"):
 KIT_MODEL_IMPORTED = """
 import glob, importlib, sys
 SimpleCNN = None
-for name in ("reference_model", "autograder.runtime.reference_model", "runtime.reference_model", "tasks"):
+for name in ("reference_model", "autograder.assignments.cnn_week1.worker.reference_model", "runtime.reference_model", "tasks"):
     try:
         module = importlib.import_module(name)
         SimpleCNN = getattr(module, "ReferenceCNN")
@@ -808,11 +808,11 @@ def pretrained_weights() -> str:
     import torch
     import torch.nn.functional as F
 
-    from autograder.config import load_config
-    from autograder.data_cache import training_arrays
-    from autograder.runtime.reference_model import ReferenceCNN, normalise
+    from autograder.engine.config import load_config
+    from autograder.assignments.cnn_week1.data import training_arrays
+    from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, normalise
 
-    from autograder.data_cache import cache_root
+    from autograder.assignments.cnn_week1.data import cache_root
 
     cached = cache_root() / "corpus-pretrained-v1.b64"  # a minute of training, done once per machine
     if cached.is_file():

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...engine.config import Training
+from .settings import Training
 from .data import cache_root
 from ...engine.failures import HostFault
 from .worker.reference_model import ReferenceCNN, make_optimizer, normalise, seeded_weights

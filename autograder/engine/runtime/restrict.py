@@ -71,10 +71,11 @@ def _numpy_plan(routine, padding) -> tuple[list, list]:
         if pattern is None:
             return {}
         found = {}
-        for module, prefix in ((numpy, "numpy"), (core, "numpy")):
+        for module in (numpy, core):  # the C core's versions (correlate2) under their public name
             for attribute, value in vars(module).items():
                 if callable(value) and (pattern.search(attribute) if search else pattern.match(attribute)):
-                    found.setdefault(id(value), f"{prefix}.{attribute}")
+                    public = attribute if hasattr(numpy, attribute) else attribute.rstrip("0123456789")
+                    found.setdefault(id(value), f"numpy.{public}")
         return found
 
     tables = (named(routine, True), []), (named(padding, False), [])

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder import replay
+from autograder.assignments.cnn_week1 import replay
 from autograder.engine.checks import changed_weights, describe_type, expect_float, number_text, with_hint
 from autograder.assignments.cnn_week1.data import training_arrays
 from autograder.engine.failures import GradingFailure, HostFault
