@@ -68,7 +68,7 @@ def test_code_defaults_are_the_calibrated_values_of_the_shipped_file():
     ('due = "2026-12-11T23:59:00+00:00"', 'due = "2026-12-11T23:59:00"', r"due .* has no time zone"),
     ('visibility = "visible"', 'visibility = "visble"', r'visibility = .visble. must be one of "visible", "hidden"'),
     ('details = "full"', 'details = "all"', r'details = .all. must be one of "full", "summary"'),
-    (f'"{HIDDEN}"', f'"{HIDDEN.replace("PyTorch", "pytorch")}"', r"\[feedback.hidden\] tests: .* is not the name of a "
+    ("tests = []", f'tests = ["{HIDDEN.replace("PyTorch", "pytorch")}"]', r"\[feedback.hidden\] tests: .* is not the name of a "
                                                                   r"grader test; did you mean 'conv2d_single matches PyTorch"),
 ])
 def test_each_mistake_is_refused_naming_file_key_and_fix(tmp_path, old, new, message):
@@ -87,9 +87,9 @@ def test_missing_part_and_missing_file_are_reported(tmp_path):
         load_config(tmp_path / "absent.toml")
 
 
-def test_hidden_names_are_the_names_the_plugin_reports():
+def test_hidden_names_are_the_names_the_plugin_reports(tmp_path):
     names = grader_test_names(load_config().definition.graders_dir)
-    config = load_config()
+    config = load_config(edited(tmp_path, "tests = []", f'tests = ["{HIDDEN}"]'))
     assert set(config.feedback.hidden_tests) <= names.exact
     # the plugin names a test by its docstring's first line: check one by hand
     assert "sobel_filter raises ValueError for any direction other than 'horizontal' and 'vertical'" in names

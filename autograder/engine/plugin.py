@@ -43,6 +43,8 @@ class GradingPlugin:
     def pytest_configure(self, config) -> None:
         config.addinivalue_line("markers", "part(key): the grading.toml part this test scores")
         config.addinivalue_line("markers", "weight(n): the test's share of its part (default 1)")
+        config.addinivalue_line("markers", "hidden: students see only the test's name, points and a generic "
+                                           "reason (grading.toml [feedback.hidden] can hide more)")
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
@@ -68,7 +70,7 @@ class GradingPlugin:
             self.results[item.nodeid] = TestResult(
                 name=name, part=_part_of(item), max_score=max_scores[item.nodeid],
                 passed=False, summary="The test did not run.",
-                visibility=self.config.feedback.visibility, hidden=name in self.config.feedback.hidden_tests,
+                visibility=self.config.feedback.visibility, hidden=_is_hidden(item, name, self.config),
                 show_details=self.config.feedback.details == "full")
             self.order.append(item.nodeid)
 
@@ -142,6 +144,11 @@ def _part_of(item) -> str:
     if part is None:
         raise pytest.UsageError(f"{item.nodeid} has no @pytest.mark.part(...)")
     return part
+
+
+def _is_hidden(item, name: str, config: GradingConfig) -> bool:
+    """Hidden by its grader (``@pytest.mark.hidden``) or by the instructor (grading.toml)."""
+    return item.get_closest_marker("hidden") is not None or name in config.feedback.hidden_tests
 
 
 def _weight_of(item) -> float:

@@ -135,6 +135,7 @@ def single_cases() -> list[tuple[int, int, int, int, int, int, int]]:
     return cases
 
 
+@pytest.mark.hidden  # random inputs: the lesson-example tests beside it show details
 @pytest.mark.weight(4)
 def test_conv2d_single_random(student):
     """conv2d_single matches PyTorch on random images, kernels, strides and paddings"""
@@ -178,6 +179,7 @@ def volume_cases() -> list[tuple]:
     return cases
 
 
+@pytest.mark.hidden  # random inputs: the lesson-example tests beside it show details
 @pytest.mark.weight(4)
 def test_conv2d_volume_random(student):
     """conv2d_volume matches PyTorch on random volumes, filters, biases, strides and paddings"""
