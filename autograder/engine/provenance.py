@@ -11,7 +11,10 @@ import os
 import platform
 import subprocess
 import sys
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from dataclasses import asdict
 from datetime import datetime, timezone
 from functools import cache
