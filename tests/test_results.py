@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from autograder.engine.files import write_atomic
 from autograder.engine.plugin import split_points
 from autograder.engine.report import summary
 from autograder.engine.results import (FEEDBACK_MAX_BYTES, HIDDEN_FAILURE_TEXT, MAX_PROBLEMS, RESULTS_MAX_BYTES,
@@ -113,6 +114,22 @@ def test_atomic_write_leaves_only_the_finished_file(tmp_path):
         write_json_atomic(tmp_path / "results.json", {"score": float("nan")})
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
+
+
+def test_one_atomic_writer_takes_bytes_text_or_a_stream_writer_and_sets_the_mode(tmp_path):
+    import stat
+
+    import numpy as np
+
+    path = tmp_path / "out"
+    assert write_atomic(path, b"bytes") == path and path.read_bytes() == b"bytes"
+    write_atomic(path, "text \ud800")
+    assert path.read_text(encoding="utf-8") == "text ?"
+    write_atomic(path, lambda stream: np.save(stream, np.arange(3)), mode=0o600)
+    assert np.load(path).tolist() == [0, 1, 2] and stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(RuntimeError):  # a writer that fails leaves the old file, and no temporary
+        write_atomic(path, lambda stream: (stream.write(b"half"), (_ for _ in ()).throw(RuntimeError())))
+    assert np.load(path).tolist() == [0, 1, 2] and [p.name for p in tmp_path.iterdir()] == ["out"]
 
 # ----- whatever a submission does, the outputs stay bounded, valid and inert --------------------
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 import os
 import re
@@ -37,6 +38,7 @@ from .batch import SCORED, current, digests, load_manifest
 from ..engine.config import GradingConfig
 from .late import apply_late_policy
 from .layout import Course, find_submission, format_timestamp, parse_timestamp, read_timestamp, sha256_file
+from ..engine.files import write_atomic
 from ..engine.results import write_json_atomic
 
 def columns(config: GradingConfig) -> list[str]:
@@ -118,12 +120,11 @@ def export_grades(course: Course, config: GradingConfig, out_dir: Path | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, phantoms = gradebook_rows(course, config)
     csv_path = out_dir / "grades.csv"
-    temporary = csv_path.with_suffix(".csv.tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns(config))
-        writer.writeheader()
-        writer.writerows(rows)
-    temporary.replace(csv_path)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=columns(config))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(csv_path, table.getvalue())
     for row in rows:
         if scored(row):
             hand_back(course.graded_dir(row["student_id"]), out_dir / row["student_id"], row)
@@ -175,9 +176,7 @@ def hand_back(source: Path, target: Path, row: dict) -> None:
                   f"{html.escape(line)}</p>")
         body = re.search(r"<body[^>]*>", page)
         page = page[:body.end()] + banner + page[body.end():] if body else banner + page
-        temporary = target / "feedback.html.tmp"
-        temporary.write_text(page, encoding="utf-8")
-        temporary.replace(target / "feedback.html")
+        write_atomic(target / "feedback.html", page)
 
 
 def write_nbgrader_gradebook(db_url: str, course: Course, config: GradingConfig, rows: list[dict]) -> None:

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..engine.config import KIT_ROOT
+from ..engine.files import write_atomic
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py")
 TIMESTAMP_FILE = "timestamp.txt"
@@ -99,8 +100,7 @@ def migrate_legacy_results(course: Course) -> list[str]:
                 shutil.copy2(file, target / file.name)
             copied.append(folder.parent.name)
     course.manifest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(old_manifest, course.manifest.with_suffix(".json.tmp"))
-    course.manifest.with_suffix(".json.tmp").replace(course.manifest)  # the manifest last: a partial copy is retried
+    write_atomic(course.manifest, old_manifest.read_bytes())  # the manifest last: a partial copy is retried
     return copied
 
 

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import tempfile
 from pathlib import Path, PurePath
 
 import jinja2
 import markupsafe
 
 from . import feedback_figures as figures
+from .files import write_atomic
 from .results import HIDDEN_FAILURE_TEXT, OUTPUT_LIMIT, listed_problems
 from .textsafe import clip, scrub
 
@@ -69,17 +68,7 @@ def write_feedback(out_dir: Path) -> Path:
         page = render_feedback(data)
     except Exception as error:  # a bug of the report's own: the student still gets a page
         page = _fallback_page(data, error)
-    path = out_dir / "feedback.html"
-    handle, temporary = tempfile.mkstemp(dir=out_dir, prefix=".feedback.html.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", errors="replace") as stream:
-            stream.write(page)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(out_dir / "feedback.html", page)
 
 
 def _fallback_page(data, error: Exception) -> str:

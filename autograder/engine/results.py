@@ -3,11 +3,10 @@ feedback.json, and sums test scores into part and total scores."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .files import write_atomic
 from .textsafe import clip, dumps, fit, json_size
 
 RESULTS_MAX_BYTES = 1_000_000  # results.json, whatever the submission printed or raised
@@ -213,19 +212,7 @@ def merge_part(previous: SubmissionResult, fresh: SubmissionResult, part: str) -
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write JSON so that readers see the old file or the new one, never half of one."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        text = dumps(data)
-        if len(text) < INDENTED_UP_TO:  # small files indented for people to read; big ones stay compact
-            text = dumps(data, indent=2)
-        # errors="replace": a lone surrogate that reached this far becomes "?", not a crash
-        with os.fdopen(handle, "w", encoding="utf-8", errors="replace") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for the course staff to read
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    text = dumps(data)
+    if len(text) < INDENTED_UP_TO:  # small files indented for people to read; big ones stay compact
+        text = dumps(data, indent=2)
+    write_atomic(path, text)

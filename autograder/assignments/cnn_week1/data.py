@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from ...engine.config import KIT_ROOT, GradingConfig
+from ...engine.files import write_atomic
 from .settings import mnist_directory
 
 MNIST_MODULE = KIT_ROOT / "source" / "cnn_week1" / "mnist_data.py"
@@ -47,13 +47,6 @@ def training_arrays(config: GradingConfig) -> dict[str, Path]:
     images, labels = mnist.load_split("train", mnist_directory(config))
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in zip(TRAIN_FILES, (images, labels)):
-        _save_atomic(paths[name], array)
+        # 0o644: the sandbox's unprivileged user reads it through a bind mount
+        write_atomic(paths[name], lambda stream, array=array: np.save(stream, np.ascontiguousarray(array), allow_pickle=False))
     return paths
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    with os.fdopen(handle, "wb") as stream:
-        np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
-    os.chmod(temporary, 0o644)  # the sandbox's unprivileged user reads it through a bind mount
-    os.replace(temporary, path)

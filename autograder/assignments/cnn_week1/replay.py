@@ -31,6 +31,7 @@ from torch import nn
 from .settings import Training
 from .data import cache_root
 from ...engine.failures import HostFault
+from ...engine.files import write_atomic
 from .worker.reference_model import ReferenceCNN, make_optimizer, normalise, seeded_weights
 
 POOL_SIZE = 8
@@ -192,10 +193,9 @@ def _read(path: Path) -> dict[str, torch.Tensor] | None:
 
 def _write(path: Path, weights: dict[str, torch.Tensor]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    with os.fdopen(handle, "wb") as stream:
-        np.savez(stream, **{name: tensor.numpy() for name, tensor in weights.items()})
-    os.replace(temporary, path)
+    # 0o600: the weights a passing student reaches are the grader's, never the worker's to read
+    write_atomic(path, lambda stream: np.savez(stream, **{name: tensor.numpy() for name, tensor in weights.items()}),
+                 mode=0o600)
 
 
 def first_difference(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]):
