@@ -6,6 +6,7 @@ import pytest
 from autograder.assignments.cnn_week1.contract import GRADED_NAMES, IMPORT_CELL_ID
 from autograder.engine.extract import is_file_unit, release_import_cell, strip_solution_markers
 from autograder.engine.config import KIT_ROOT
+from autograder.engine.notebook import cell_source, cells_by_grade_id, code_cells, grade_id
 from week1 import WEEK1, extract_week1 as extract
 
 
@@ -164,6 +165,17 @@ def test_cells_of_the_wrong_shape_are_skipped_and_explained(tmp_path):
         "def sobel_filter(direction='horizontal'):\n    return 1\n"]
     assert any("same_padding" in p and "missing" in p for p in submission.problems)
 
+
+
+def test_the_one_cell_reader_finds_the_first_cell_of_each_grade_id_and_never_raises():
+    markdown = _cell("# intro", "intro", cell_type="markdown")
+    first, second = _cell(["a = 1\n", 2, "b = 2\n"], "same_padding"), _cell("c = 3", "same_padding")
+    notebook = {"cells": [1, None, markdown, first, second, _cell("plain"), {"metadata": {"nbgrader": []}}]}
+    assert cells_by_grade_id(notebook) == {"same_padding": first}
+    assert cells_by_grade_id(notebook, code_only=False) == {"intro": markdown, "same_padding": first}
+    assert cell_source(first) == "a = 1\nb = 2\n" and cell_source({"source": None}) == "" and cell_source(7) == ""
+    assert grade_id(second) == "same_padding" and grade_id(_cell("x")) is None and grade_id("cell") is None
+    assert code_cells({"cells": "not a list"}) == [] and code_cells(None) == []
 
 def test_a_300_mb_file_is_refused_unread(tmp_path):
     path = tmp_path / "big.ipynb"

@@ -24,6 +24,7 @@ from nbclient.exceptions import CellExecutionError
 
 from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES, PARTS
 from autograder.engine.extract import SOLUTION_MARKERS
+from autograder.engine.notebook import grade_id
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "release" / ASSIGNMENT
@@ -118,10 +119,6 @@ NOTEBOOKS = {  # mistakes in different functions, one kernel per notebook
 }
 
 
-def grade_id(cell) -> str:
-    return cell.metadata.get("nbgrader", {}).get("grade_id") or ""
-
-
 def is_answer_cell(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("solution"))
 
@@ -198,7 +195,7 @@ def test_each_mistake_is_named_in_its_check_cell(mistaken):
     mistakes, notebook, _, _ = mistaken
     verdicts = {}
     for cell in notebook.cells:
-        if grade_id(cell).startswith("check_"):
+        if (grade_id(cell) or "").startswith("check_"):
             for line in stream_lines(cell):
                 if line.startswith(("✅", "❌", "⏳")):
                     verdicts[line.split()[1].rstrip(":")] = line

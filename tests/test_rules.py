@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from autograder.assignments.cnn_week1.contract import MANUAL_FUNCTIONS
+from autograder.engine.extract import module_cells
 from autograder.engine.rules import manual_rule_violations
 from week1 import WEEK1
 
@@ -274,14 +275,9 @@ def test_names_defined_in_other_cells_can_be_passed_in():
     assert manual_rule_violations_week1(source, no_pad=False, known={"conv"}) == []
 
 
-def _cells(path: Path) -> dict[str, str]:
-    parts = re.split(r"^# --- cell (\w+) ---\n", path.read_text(), flags=re.MULTILINE)
-    return dict(zip(parts[1::2], parts[2::2]))
-
-
 @pytest.mark.parametrize("name", MANUAL_FUNCTIONS)
 def test_reference_solution_passes(name):
-    cells = _cells(SOLUTION)
+    cells = module_cells(SOLUTION.read_text())
     assert manual_rule_violations_week1(cells[name], no_pad=name == "zero_pad") == []
     assert manual_rule_violations_week1(cells["imports"], no_pad=name == "zero_pad") == []
 

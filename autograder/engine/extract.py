@@ -23,11 +23,14 @@ from pathlib import Path
 
 from .assignment import Assignment
 from .magics import transform
+from .notebook import cell_source, cells_by_grade_id, code_cells
+from .notebook import grade_id as cell_grade_id
 from .textsafe import scrub
 
 MAX_SUBMISSION_BYTES = 200 * 1024 * 1024  # a notebook bigger than this is refused unread
 WHOLE_FILE_ID = "<submission>"  # a .py as one unit (it does not parse), and the prefix of its units
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+MODULE_CELL = re.compile(r"(?m)^# --- cell (\S+) ---\n")  # heads each cell of ``Submission.as_module``
 
 
 class Problem(str):
@@ -77,6 +80,12 @@ class Submission:
             source = strip_solution_markers(cell.source) if strip_markers else cell.source
             parts.append(f"# --- cell {cell.grade_id} ---\n{source.strip(chr(10)).rstrip()}\n")
         return "\n\n".join(parts)
+
+
+def module_cells(text: str) -> dict[str, str]:
+    """grade_id -> code, for a module written by ``Submission.as_module`` (the exported solutions)."""
+    parts = MODULE_CELL.split(text)
+    return dict(zip(parts[1::2], parts[2::2]))
 
 
 def is_file_unit(grade_id: str) -> bool:
@@ -181,17 +190,15 @@ def _extract_notebook(text: str, assignment: Assignment, locked_imports: bool) -
 
     found: dict[str, str] = {}
     problems: list[Problem] = []
-    for cell in notebook["cells"]:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        grade_id = _grade_id(cell)
+    for cell in code_cells(notebook):
+        grade_id = cell_grade_id(cell)
         if grade_id not in assignment.graded_names and grade_id != assignment.import_cell:
             continue
         if grade_id in found:
             problems.append(Problem(f"The notebook has two cells with grade_id {grade_id!r}; only the first was graded.",
                                     grade_id))
             continue
-        found[grade_id] = scrub(_cell_source(cell))  # a lone surrogate ("\ud800") cannot be compiled
+        found[grade_id] = scrub(cell_source(cell))  # a lone surrogate ("\ud800") cannot be compiled
 
     submission = Submission("notebook", problems=problems)
     own_imports = found.get(assignment.import_cell)
@@ -234,27 +241,10 @@ def release_import_cell(path: Path, import_cell: str) -> str | None:
     """The source of the release notebook's ``imports`` cell (read once), or None if unavailable."""
     try:
         notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-        cells = notebook["cells"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
-    for cell in cells:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code" and _grade_id(cell) == import_cell:
-            return _cell_source(cell)
-    return None
-
-
-def _grade_id(cell: dict) -> str | None:
-    metadata = cell.get("metadata")
-    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
-    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
-    return grade_id if isinstance(grade_id, str) else None
-
-
-def _cell_source(cell: dict) -> str:
-    source = cell.get("source", "")
-    if isinstance(source, list):
-        return "".join(part for part in source if isinstance(part, str))
-    return source if isinstance(source, str) else ""
+    cell = cells_by_grade_id(notebook).get(import_cell)
+    return None if cell is None else cell_source(cell)
 
 
 def neutralise_magics(source: str) -> str:

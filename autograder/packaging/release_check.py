@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.config import KIT_ROOT, GradingConfig
+from ..engine.notebook import all_cells, cell_source
 
 MARKERS = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 FORBIDDEN_NAMES = re.compile(r"(solution|graders?|conftest|grading\.toml|gradebook)", re.IGNORECASE)
@@ -69,11 +70,9 @@ def solution_lines(source_folder: Path) -> set[str]:
     """Stripped lines inside BEGIN/END SOLUTION regions of the source notebooks, minus shared ones."""
     inside, outside = set(), set()
     for path in Path(source_folder).glob("*.ipynb"):
-        for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
-            source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
+        for cell in all_cells(json.loads(path.read_text(encoding="utf-8"))):
             in_region = False
-            for line in source.splitlines():
+            for line in cell_source(cell).splitlines():
                 if "BEGIN SOLUTION" in line:
                     in_region = True
                 elif "END SOLUTION" in line:
@@ -94,9 +93,7 @@ def leak_checks(folder: Path, source_folder: Path) -> list[tuple[str, bool, str]
         if MARKERS.search(text):
             markers.append(path.name)
         if path.suffix == ".ipynb":  # compare code lines, not JSON-escaped text
-            cells = json.loads(text).get("cells", [])
-            text = "\n".join("".join(c.get("source", "")) if isinstance(c.get("source"), list) else c.get("source", "")
-                             for c in cells)
+            text = "\n".join(cell_source(cell) for cell in all_cells(json.loads(text)))
         present = {line.strip() for line in text.splitlines()}
         leaks += [f"{path.name}: {line[:60]}" for line in sorted(secrets & present)]
     shipped = [str(p.relative_to(folder)) for p in files if FORBIDDEN_NAMES.search(p.name)]
