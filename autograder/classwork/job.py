@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from ..engine.config import KIT_ROOT
+from ..engine.processes import kill_group
 
 GRADED, ERROR = "graded", "error"
 
@@ -83,10 +84,7 @@ class JobProcess:
 
     def kill(self) -> None:
         """Kill the job's whole process group (its fork-server notices the closed socket and exits)."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(self.process)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

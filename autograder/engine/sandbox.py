@@ -31,6 +31,7 @@ from pathlib import Path
 from .assignment import ForbiddenRoutines
 from .config import Sandbox
 from .failures import HostFault
+from .processes import kill_group
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 SANDBOX_RUNTIME = "/opt/grader-runtime"
@@ -195,7 +196,7 @@ class ForkServer:
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, 9)
+                kill_group(self._process)
                 self._process.wait()
             if self._process.stdout:
                 self._process.stdout.close()
@@ -255,7 +256,7 @@ class ForkServer:
         if process is None or process.stdout is None:
             return ""
         if process.poll() is None:
-            os.killpg(process.pid, 9)
+            kill_group(process)
         try:
             return process.stdout.read()[-1500:].decode("utf-8", "replace")
         except (OSError, ValueError):
