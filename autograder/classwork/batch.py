@@ -249,7 +249,7 @@ class _Batch:
             while (queue or busy) and not stop:
                 while queue and len(busy) < jobs and not stop:
                     task = queue.pop(0)
-                    if (zero := _immediate_zero(task)) is not None:
+                    if (zero := _immediate_zero(task, self.config.assignment.notebook)) is not None:
                         self._record_zero(task, *zero)
                         continue
                     job = idle.pop() if idle else self._spawn()
@@ -387,13 +387,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _immediate_zero(task: Task) -> tuple[str, str] | None:
-    """A zero row that needs no grading: no file, or a file that is not a notebook."""
+def _immediate_zero(task: Task, notebook: str) -> tuple[str, str] | None:
+    """A zero row that needs no grading: no file, or a file that is not a notebook (``notebook``: the
+    assignment's, named in the reason)."""
     if task.submission is None:
         return NO_FILE, "the submission folder holds no file"
     if task.submission.suffix.lower() not in SUBMISSION_SUFFIXES:
         return NOT_NOTEBOOK, (f"not a notebook: {task.submission.name} is not a .ipynb or .py file; "
-                              "submit the completed cnn_week1.ipynb")
+                              f"submit the completed {notebook}")
     return None
 
 
