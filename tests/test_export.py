@@ -13,6 +13,7 @@ from autograder.classwork.batch import digests
 from autograder.engine.config import KIT_ROOT, load_config
 from autograder.classwork.export import export_grades
 from autograder.classwork.layout import Course, sha256_file
+from autograder.classwork.nbgrader_run import nbgrader_command, nbgrader_env
 from autograder.engine.results import write_json_atomic
 from autograder.classwork.stats import class_stats
 from week1 import week1_course
@@ -20,11 +21,9 @@ from week1 import week1_course
 
 def nbgrader_export(course_root: Path, db: Path, out: Path) -> dict[str, dict]:
     """Run the real ``nbgrader export`` and read its CSV, keyed by student id."""
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
-    subprocess.run([os.path.join(bin_dir, "nbgrader"), "export", f"--CourseDirectory.root={course_root}",
-                    f"--CourseDirectory.db_url=sqlite:///{db}", f"--CsvExportPlugin.to={out}"],
-                   cwd=course_root, env=env, check=True, capture_output=True)
+    subprocess.run(nbgrader_command("export", f"--CourseDirectory.root={course_root}",
+                                    f"--CourseDirectory.db_url=sqlite:///{db}", f"--CsvExportPlugin.to={out}"),
+                   cwd=course_root, env=nbgrader_env(), check=True, capture_output=True)
     with open(out, newline="") as handle:
         return {row["student_id"]: row for row in csv.DictReader(handle)}
 
@@ -52,10 +51,12 @@ def _fake_class(root: Path, config) -> Course:
     return course
 
 
-def test_csv_and_nbgrader_gradebook_agree(tmp_path):
+def test_csv_and_nbgrader_gradebook_agree(tmp_path, monkeypatch):
     config = load_config()
     course = _fake_class(tmp_path / "course", config)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no venv on PATH: nbgrader still finds its `alembic`
     exported = export_grades(course, config, tmp_path / "out")
+    assert os.environ["PATH"] == "/usr/bin:/bin"  # and this process's PATH is left as it was
     with open(exported.csv, newline="") as handle:
         ours = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert set(ours) == {"ann", "ben", "cat"}

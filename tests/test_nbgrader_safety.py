@@ -1,16 +1,15 @@
 """Living beside nbgrader: its own commands, run on the course, leave the kit's files alone."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from autograder.engine.config import load_config
 from autograder.classwork.export import write_nbgrader_gradebook
 from autograder.classwork.layout import Course, migrate_legacy_results
 from autograder.packaging.release import generate_release
+from autograder.classwork.nbgrader_run import nbgrader_command, nbgrader_env
 from autograder.engine.results import write_json_atomic
 from week1 import WEEK1, week1_course
 
@@ -32,13 +31,11 @@ def course_copy(root: Path) -> Course:
 
 
 def nbgrader(course: Course, *args: str, override: bool = False) -> subprocess.CompletedProcess:
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
+    env = nbgrader_env()
     env.pop("CNN_KIT_NBGRADER_RELEASE", None)
     if override:  # the instructor's explicit, documented way past the guard
         env["CNN_KIT_NBGRADER_RELEASE"] = "1"
-    return subprocess.run([os.path.join(bin_dir, "nbgrader"), *args], cwd=course.root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(nbgrader_command(*args), cwd=course.root, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_nbgrader_autograde_force_keeps_the_kits_results(tmp_path):

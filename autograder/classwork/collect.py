@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import unicodedata
 import zipfile
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from .layout import (TIMESTAMP_FILE, Course, find_submission, format_timestamp, parse_timestamp,
                      read_timestamp, sha256_file)
+from .nbgrader_run import nbgrader_command, nbgrader_env
 from ..engine.results import write_json_atomic
 
 LATE_FLAG = re.compile(r"(?i)_late(?=[_.\- ]|$)")
@@ -290,15 +290,12 @@ def _keep_version(course: Course, path: Path, student: str, moment: datetime | N
 
 def collect_exchange(course: Course, exchange_root: Path | None = None, update: bool = True) -> CollectReport:
     """Run nbgrader's own ``nbgrader collect`` for the assignment, then report what is in submitted/."""
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))  # nbgrader runs alembic
-    command = [os.path.join(bin_dir, "nbgrader"), "collect", course.assignment,
-               f"--CourseDirectory.root={Path(course.root).resolve()}"]
+    command = nbgrader_command("collect", course.assignment, f"--CourseDirectory.root={Path(course.root).resolve()}")
     if exchange_root:
         command.append(f"--Exchange.root={Path(exchange_root).resolve()}")
     if update:
         command.append("--update")
-    done = subprocess.run(command, cwd=course.root, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=course.root, env=nbgrader_env(), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"nbgrader collect failed (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     report = CollectReport()

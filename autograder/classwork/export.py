@@ -28,15 +28,14 @@ import csv
 import html
 import io
 import json
-import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from .batch import SCORED, current, digests, load_manifest
 from ..engine.config import GradingConfig
 from .late import apply_late_policy
+from .nbgrader_run import nbgrader_path
 from .layout import Course, find_submission, format_timestamp, parse_timestamp, read_timestamp, sha256_file
 from ..engine.files import write_atomic
 from ..engine.results import write_json_atomic
@@ -183,12 +182,9 @@ def write_nbgrader_gradebook(db_url: str, course: Course, config: GradingConfig,
     """Put ``rows`` into nbgrader's gradebook at ``db_url`` (created if missing); idempotent."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    bin_dir = os.path.dirname(sys.executable)  # nbgrader runs `alembic` from PATH to create the database
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     notebook = Path(config.assignment.notebook).stem
     due = parse_timestamp(config.assignment.due) if config.assignment.due else None
-    with Gradebook(db_url) as gb:
+    with nbgrader_path(), Gradebook(db_url) as gb:  # a new database's schema comes from `alembic`
         gb.update_or_create_assignment(course.assignment, duedate=due)
         gb.update_or_create_notebook(notebook, course.assignment)
         for key, part in config.parts.items():

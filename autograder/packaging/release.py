@@ -11,13 +11,12 @@ import as the reference solution.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from ..classwork.nbgrader_run import nbgrader_command, nbgrader_env
 from ..engine.assignment import Assignment
 from ..engine.extract import extract
 from ..engine.notebook import code_cells
@@ -54,16 +53,15 @@ def generate_release(course_root: Path, release_root: Path, assignment: Assignme
 
 
 def _run_nbgrader(course_root: Path, scratch: Path, name: str) -> None:
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))  # nbgrader runs `alembic`
-    env["CNN_KIT_NBGRADER_RELEASE"] = "1"  # the course's nbgrader_config.py refuses generate_assignment otherwise
-    command = [
-        os.path.join(bin_dir, "nbgrader"), "generate_assignment", name, "--force",
+    # CNN_KIT_NBGRADER_RELEASE: the course's nbgrader_config.py refuses generate_assignment otherwise
+    env = nbgrader_env(CNN_KIT_NBGRADER_RELEASE="1")
+    command = nbgrader_command(
+        "generate_assignment", name, "--force",
         f"--CourseDirectory.root={course_root}",
         f"--CourseDirectory.release_directory={scratch / 'release'}",
         f"--CourseDirectory.db_url=sqlite:///{scratch / 'gradebook.db'}",
         "--log-level=WARN",
-    ]
+    )
     # cwd = course root: nbgrader reads the course's nbgrader_config.py from the working directory
     # (course id, ignore list); the command line above wins where both set something.
     done = subprocess.run(command, cwd=course_root, env=env, capture_output=True, text=True)
