@@ -14,17 +14,16 @@ import re
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.config import KIT_ROOT, GradingConfig
 from ..engine.notebook import all_cells, cell_source
+from .zipfiles import write_zip
 
 MARKERS = re.compile(r"(BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 FORBIDDEN_NAMES = re.compile(r"(solution|graders?|conftest|grading\.toml|gradebook)", re.IGNORECASE)
 MIN_LEAK_LINE = 16  # shorter solution lines (``return out``) are too common to mean a leak
-ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed member times: the same release gives the same zip
 
 
 @dataclass
@@ -137,10 +136,5 @@ def score_checks(config: GradingConfig, reference: Path, notebook: Path) -> list
 
 def zip_release(folder: Path, zip_path: Path) -> Path:
     """The student release as ``<assignment>/...`` in a zip with fixed member times (reproducible)."""
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(f"{Path(folder).name}/{path.relative_to(folder).as_posix()}", ZIP_TIME)
-            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-            bundle.writestr(info, path.read_bytes())
-    return zip_path
+    files = sorted(path for path in Path(folder).rglob("*") if path.is_file())
+    return write_zip(zip_path, {f"{Path(folder).name}/{path.relative_to(folder).as_posix()}": path for path in files})
