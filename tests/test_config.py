@@ -1,15 +1,18 @@
 """grading.toml: the shipped one is valid, and every mistake in one is refused in one line that names it."""
 import dataclasses
+import os
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
 from autograder.assignments.cnn_week1.settings import Training
-from autograder.engine.config import (KIT_ROOT, AssignmentSettings, ConfigError, Feedback, Sandbox, grading_digest,
-                               load_config, validate_hidden_tests)
+from autograder.engine.config import (JOBS_VARIABLE, KIT_ROOT, AssignmentSettings, ConfigError, Feedback, Sandbox,
+                                      grading_digest, load_config, validate_hidden_tests)
 from autograder.classwork.batch import digests
+from autograder.classwork.job import JobProcess
 from autograder.assignments.cnn_week1.contract import PARTS
 from autograder.assignments.cnn_week1.settings import mnist_directory
 from autograder.engine.grader_names import grader_test_names
@@ -149,3 +152,17 @@ def test_mnist_directory_prefers_the_environment(tmp_path, monkeypatch):
     assert mnist_directory(load_config(path)) == (tmp_path / "data" / "mnist").resolve()
     monkeypatch.setenv("CNN_MNIST_DIR", str(tmp_path / "elsewhere"))
     assert mnist_directory(load_config(path)) == (tmp_path / "elsewhere").resolve()
+
+
+def test_torch_threads_zero_shares_the_cores_among_the_jobs_grade_all_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv(JOBS_VARIABLE, raising=False)
+    assert Sandbox(torch_threads=0).threads() == 8 and Sandbox(torch_threads=2).threads() == 2
+    monkeypatch.setenv(JOBS_VARIABLE, "3")
+    assert Sandbox(torch_threads=0).threads() == 2
+    monkeypatch.setenv(JOBS_VARIABLE, "5")  # grade-all's own count wins in its jobs
+    job = JobProcess(KIT_ROOT / "grading.toml", tmp_path / "job.log", str(tmp_path), jobs=3)
+    try:
+        assert f"{JOBS_VARIABLE}=3".encode() in Path(f"/proc/{job.process.pid}/environ").read_bytes().split(b"\0")
+    finally:
+        job.kill()

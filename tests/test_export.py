@@ -44,7 +44,7 @@ def _fake_class(root: Path, config) -> Course:
                                          "parts": parts, "sha256": sha256_file(folder / "cnn_week1.ipynb"),
                                          **digests(config)}
         course.graded_dir(student).mkdir(parents=True)
-        write_json_atomic(course.graded_dir(student) / "results.json", {"score": score})
+        write_json_atomic(course.graded_dir(student) / "results.json", {"score": score, "tests": []})
         (course.graded_dir(student) / "feedback.html").write_text(f"<html><body><h1>Your score: {score:g}</h1></body></html>")
     course.autograded.mkdir(exist_ok=True)
     write_json_atomic(course.manifest, manifest)
@@ -92,7 +92,7 @@ def test_handed_back_files_show_the_exported_score_after_the_late_penalty(tmp_pa
     assert page.index("final score 40 / 100") < page.index("Your score: 50")  # the banner opens the page
     assert "no late penalty" in (tmp_path / "out" / "ann" / "feedback.html").read_text()
     # the graded originals are untouched: a re-export with another policy starts from the raw score
-    assert json.loads((course.graded_dir("ben") / "results.json").read_text()) == {"score": 50.0}
+    assert json.loads((course.graded_dir("ben") / "results.json").read_text()) == {"score": 50.0, "tests": []}
 
 
 def test_students_without_a_grade_are_exported_as_missing_never_as_zero(tmp_path):
@@ -115,7 +115,7 @@ def test_students_without_a_grade_are_exported_as_missing_never_as_zero(tmp_path
                                    "max_score": config.max_score, "parts": {k: 0.0 for k in config.parts},
                                    "sha256": "", **digests(config)}
     course.graded_dir("eve").mkdir(parents=True)
-    write_json_atomic(course.graded_dir("eve") / "results.json", {"score": 0.0})
+    write_json_atomic(course.graded_dir("eve") / "results.json", {"score": 0.0, "tests": []})
     manifest["students"]["ghost"] = {**manifest["students"]["cat"]}  # a row with no submission folder
     write_json_atomic(course.manifest, manifest)
 

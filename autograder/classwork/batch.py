@@ -252,7 +252,7 @@ class _Batch:
                     if (zero := _immediate_zero(task, self.config.assignment.notebook)) is not None:
                         self._record_zero(task, *zero)
                         continue
-                    job = idle.pop() if idle else self._spawn()
+                    job = idle.pop() if idle else self._spawn(jobs)
                     busy[job] = self._scratch(task.student)
                     job.send(task, task.submission.resolve(), busy[job], task.select)
                 if busy:
@@ -277,13 +277,13 @@ class _Batch:
                 signal.signal(number, handler)
         self.summary.interrupted = stop.get("signal", 0)
 
-    def _spawn(self) -> JobProcess:
+    def _spawn(self, jobs: int) -> JobProcess:
         self.logs.mkdir(parents=True, exist_ok=True)
         if self.spawned == 0:
             for old in self.logs.glob("job-*.log"):
                 old.unlink()
         self.spawned += 1
-        return JobProcess(Path(self.config.path), self.logs / f"job-{self.spawned}.log", str(self.course.autograded))
+        return JobProcess(Path(self.config.path), self.logs / f"job-{self.spawned}.log", str(self.course.autograded), jobs)
 
     def _scratch(self, student: str) -> Path:
         work = self.work / f"{student}.{uuid.uuid4().hex[:8]}"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from .late import apply_late_policy
 from .nbgrader_run import nbgrader_path
 from .layout import Course, find_submission, format_timestamp, parse_timestamp, read_timestamp, sha256_file
 from ..engine.files import write_atomic
-from ..engine.results import write_json_atomic
+from ..engine.results import read_results, write_json_atomic
 
 def columns(config: GradingConfig) -> list[str]:
     return (["student_id"] + list(config.parts) + ["total", "max_score", "late", "days_late", "penalty_percent",
@@ -208,7 +207,3 @@ def write_nbgrader_gradebook(db_url: str, course: Course, config: GradingConfig,
             submitted = gb.find_submission_notebook(notebook, course.assignment, student)
             submitted.late_submission_penalty = float(row["penalty_points"]) if scored(row) else 0.0
             gb.db.commit()
-
-
-def read_results(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..engine.config import KIT_ROOT
+from ..engine.config import JOBS_VARIABLE, KIT_ROOT
 from ..engine.processes import kill_group
 
 GRADED, ERROR = "graded", "error"
@@ -29,12 +29,14 @@ GRADED, ERROR = "graded", "error"
 class JobProcess:
     """The driver's handle of one grading job; ``send`` one task at a time, then ``answers``."""
 
-    def __init__(self, config_path: Path, log: Path, marker: str):
+    def __init__(self, config_path: Path, log: Path, marker: str, jobs: int = 1):
+        """``jobs``: how many jobs run side by side (``[sandbox] torch_threads = 0`` shares the cores among them)."""
         self.log = log
         command = [sys.executable, "-m", "autograder.classwork.job", "--config", str(config_path), "--marker", marker]
         with open(log, "ab") as stderr:
             self.process = subprocess.Popen(command, cwd=KIT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=stderr, start_new_session=True)  # own group: killable as a whole
+                                            stderr=stderr, env={**os.environ, JOBS_VARIABLE: str(jobs)},
+                                            start_new_session=True)  # own group: killable as a whole
         os.set_blocking(self.process.stdout.fileno(), False)
         self._buffer = b""
         self.task, self.sent_at = None, 0.0

@@ -31,6 +31,9 @@ class ConfigError(RuntimeError):
     """grading.toml is missing or wrong: the grader's own failure (exit 2), said in one line."""
 
 
+JOBS_VARIABLE = "CNN_KIT_JOBS"  # how many grading jobs run side by side; grade-all sets it for its jobs
+
+
 @dataclass(frozen=True)
 class Sandbox:
     call_timeout: float = 10.0
@@ -44,13 +47,13 @@ class Sandbox:
     max_processes: int = 64
     time_budget: float = 600.0  # seconds for all of one submission's student code; then tests stop
     max_restarts: int = 30  # fresh workers after crashes/hangs per submission; then calls fail fast
-    torch_threads: int = 1  # 0: cores // parallel jobs (CNN_KIT_JOBS, set by grade-all)
+    torch_threads: int = 1  # 0: cores // parallel jobs (JOBS_VARIABLE, set by grade-all)
 
     def threads(self) -> int:
         """Torch threads for one grading job, so that parallel jobs do not oversubscribe cores."""
         if self.torch_threads > 0:
             return self.torch_threads
-        jobs = max(1, int(os.environ.get("CNN_KIT_JOBS", "1") or 1))
+        jobs = max(1, int(os.environ.get(JOBS_VARIABLE, "1") or 1))
         return max(1, (os.cpu_count() or 1) // jobs)
 
 
