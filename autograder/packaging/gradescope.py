@@ -22,7 +22,7 @@ from ..engine.config import KIT_ROOT, GradingConfig
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 # Only what grading needs: no Jupyter, no nbgrader on the grading image.
-GRADING_DEPENDENCIES = ("torch", "torchvision", "numpy", "matplotlib", "pytest", "nbformat")
+GRADING_DEPENDENCIES = ("torch", "torchvision", "numpy", "matplotlib", "pytest", "jinja2", "markupsafe")
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 SETUP_SH = """\
