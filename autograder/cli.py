@@ -225,16 +225,28 @@ def _gradescope(args) -> int:
     return 0
 
 
-def _github_classroom(args) -> int:
-    from .packaging.classroom import classroom_workflow
-    from .packaging.gradescope import pinned_requirements
+def _github(args) -> int:
+    from .packaging import github
 
-    # quoted pins (numpy>=2.0,<3 must not reach the shell unquoted); pytest is not needed for the checks
-    requirements = " ".join(f"'{line}'" for line in pinned_requirements().splitlines() if not line.startswith("pytest"))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(classroom_workflow(load_config(args.config), requirements, args.timeout), encoding="utf-8")
-    print(f"Wrote {out} (public checks only; commit it as .github/workflows/classroom.yml in the template repository)")
+    config = load_config(args.config)
+    try:
+        if args.github_command == "classroom50":
+            written = github.write_classroom50(config, Path(args.config_repo), args.classroom, args.slug,
+                                               args.template, args.branch)
+            print("\n".join(f"Wrote {path}" for path in written))
+            print("Public checks only: Classroom 50 publishes this folder on the classroom's public Pages site. "
+                  "Grade with the hidden graders in your private grading repository (github roster-workflow).")
+            return 0
+        if args.github_command == "roster-workflow":
+            text = github.roster_workflow(config, args.roster, args.owner, args.repo_prefix, args.token_secret,
+                                          args.jobs, args.python, args.timeout, args.retention_days)
+            written = github.write_files(Path(args.out).parent, {Path(args.out).name: text})
+        else:
+            written = github.write_files(Path(args.repo), github.student_workflow_files(config, args.python))
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(f"Wrote {path}" for path in written))
     return 0
 
 
@@ -339,6 +351,20 @@ graded for another assignment or under other grading settings, graders or kit ve
 current ones (a different [data] mnist_dir, due date or late policy does not count).
 
 """ + SHARD_EXAMPLES
+
+
+GITHUB_HELP = """\
+GitHub Classroom was discontinued on 2026-08-28; these targets replace the old github-classroom command.
+
+  classroom50       Classroom 50 (its open-source successor): the assignments.json entry and the per-assignment
+                    autograder folder. Classroom 50 publishes that folder on a public Pages site and runs it in
+                    the student's repository, so it runs the PUBLIC checks only.
+  roster-workflow   the hidden grading: a workflow for your PRIVATE grading repository (a private copy of this
+                    kit) that clones every student repository of a roster, runs grade-all and publishes
+                    grades.csv as an artifact.
+  student-workflow  plain GitHub: a workflow for the student template repository running the public checks.
+
+Every file is rendered from autograder/packaging/templates/github/."""
 
 
 def _class_commands(commands) -> None:
@@ -457,16 +483,56 @@ def _class_commands(commands) -> None:
                                  "(default: the grader downloads MNIST on first use)")
     gradescope.set_defaults(run=_gradescope)
 
-    classroom = commands.add_parser(
-        "github-classroom", help="write a GitHub Classroom Actions workflow running the public checks",
-        description="Write the GitHub Actions workflow for student repositories (commit it as "
-                    ".github/workflows/classroom.yml in the template): it installs the checks' pinned dependencies, "
-                    "runs the public checks part by part and reports the points through the Classroom grading "
-                    "reporter. Public checks only: hidden tests belong on Gradescope or the instructor's machine.")
-    classroom.add_argument("--out", required=True, metavar="PATH", help="where to write the workflow YAML")
-    classroom.add_argument("--timeout", type=int, default=10, metavar="MINUTES",
-                           help="time limit of each part's check step (default: 10)")
-    classroom.set_defaults(run=_github_classroom)
+    github = commands.add_parser(
+        "github", help="GitHub after GitHub Classroom: Classroom 50 files, a roster grading workflow, a student workflow",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=GITHUB_HELP)
+    targets = github.add_subparsers(dest="github_command", required=True, metavar="TARGET")
+    classroom50 = targets.add_parser(
+        "classroom50", help="the assignments.json entry and the public-checks autograder folder for Classroom 50",
+        description="Write CLASSROOM/autograders/SLUG/ (autograder.py, run_public_checks.py, public_checks.py, "
+                    "requirements.txt) into a checkout of your organization's classroom50 repository and add or "
+                    "refresh the assignment's entry in CLASSROOM/assignments.json. Public checks only: Classroom 50 "
+                    "publishes the folder on the classroom's public GitHub Pages site.")
+    classroom50.add_argument("--config-repo", required=True, metavar="DIR",
+                             help="a checkout of the organization's private classroom50 repository")
+    classroom50.add_argument("--classroom", required=True, metavar="NAME", help="the classroom's short name (its folder)")
+    classroom50.add_argument("--slug", default=None, metavar="SLUG", help="the assignment's slug (default: cnn-week1)")
+    classroom50.add_argument("--template", default=None, metavar="OWNER/REPO",
+                             help="the template repository students start from (the student release)")
+    classroom50.add_argument("--branch", default="main", help="the template's branch (default: main)")
+    roster = targets.add_parser(
+        "roster-workflow", help="a workflow for your private grading repository: grade-all over a roster, grades.csv",
+        description="Write the GitHub Actions workflow of the instructor's private grading repository (a private "
+                    "copy of this kit): it clones each student repository OWNER/PREFIX<username> of the roster with "
+                    "a token secret, collects the notebooks, grades them with the hidden graders (grade-all) and "
+                    "publishes export/cnn_week1/grades.csv as an artifact.")
+    roster.add_argument("--out", default=".github/workflows/grade-roster.yml", metavar="PATH",
+                        help="where to write the workflow (default: .github/workflows/grade-roster.yml)")
+    roster.add_argument("--roster", default="roster.csv", metavar="PATH",
+                        help="the roster in the grading repository: a GitHub username in the first column "
+                             "(default: roster.csv; Classroom 50's roster.csv works as it is)")
+    roster.add_argument("--owner", default=None, help="the organization or user owning the student repositories "
+                                                      "(default: the grading repository's owner)")
+    roster.add_argument("--repo-prefix", default=None, metavar="PREFIX",
+                        help="student repositories are named PREFIX<username> (default: cnn-week1-; Classroom 50 "
+                             "names them <classroom>-<slug>-<username>)")
+    roster.add_argument("--token-secret", default="STUDENT_REPOS_TOKEN", metavar="NAME",
+                        help="the repository secret holding a token that can read the student repositories "
+                             "(default: STUDENT_REPOS_TOKEN)")
+    roster.add_argument("--jobs", type=_positive, default=2, metavar="N", help="grade-all --jobs on the runner (default: 2)")
+    roster.add_argument("--python", default=None, metavar="X.Y", help="the runner's Python (default: this one's)")
+    roster.add_argument("--timeout", type=_positive, default=300, metavar="MINUTES",
+                        help="the job's time limit (default: 300; GitHub's hosted runners stop at 360)")
+    roster.add_argument("--retention-days", type=_positive, default=90, metavar="DAYS",
+                        help="how long GitHub keeps the artifacts (default: 90)")
+    student = targets.add_parser(
+        "student-workflow", help="the public-checks workflow of a student (template) repository on plain GitHub",
+        description="Write .github/workflows/public-checks.yml and .github/public-checks/ (the runner and its "
+                    "requirements) into the template repository students start from: every push runs the public "
+                    "checks, part by part, as the notebook's check cells do. Public checks only.")
+    student.add_argument("--repo", required=True, metavar="DIR", help="the template repository's folder")
+    student.add_argument("--python", default="3.12", metavar="X.Y", help="the runner's Python (default: 3.12)")
+    github.set_defaults(run=_github)
 
 
 def main(argv: list[str] | None = None) -> int:
