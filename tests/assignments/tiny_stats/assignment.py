@@ -36,7 +36,7 @@ SECTIONS = {"smoothing": SettingsSection(Smoothing, {"window": between(1, 30)})}
 
 def _worker_files(config) -> dict[str, Path]:
     """The files a worker may read, by the name it sees them under (in ``options.data_dir``)."""
-    return {SERIES_FILE: HERE / "data" / SERIES_FILE}
+    return {SERIES_FILE: HERE / SERIES_FILE}
 
 
 ASSIGNMENT = Assignment(

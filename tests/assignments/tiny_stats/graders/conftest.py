@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-SERIES = Path(__file__).resolve().parents[1] / "data" / "series.csv"  # what the smoothing task reads
+SERIES = Path(__file__).resolve().parents[1] / "series.csv"  # what the smoothing task reads
 
 
 @pytest.fixture(scope="session")
 def series() -> list[float]:
-    """The daily temperatures of data/series.csv, as the worker task reads them."""
+    """The daily temperatures of series.csv, as the worker task reads them."""
     with open(SERIES, newline="", encoding="utf-8") as handle:
         return [float(row["temperature"]) for row in csv.DictReader(handle)]

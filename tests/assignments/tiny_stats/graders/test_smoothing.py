@@ -57,7 +57,7 @@ def test_moving_average_random(student):
 
 @pytest.mark.weight(2)
 def test_moving_average_on_the_data_file(student, grading_config, series):
-    """moving_average smooths the month of temperatures in data/series.csv"""
+    """moving_average smooths the month of temperatures in series.csv"""
     window = grading_config.smoothing.window
     report = student.task("smooth_series", {"window": window}, needs=("moving_average",))
     expect_int(report["length"], len(series), "the series the worker read")  # the task's own check
