@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .engine.config import KIT_ROOT, ConfigError, load_config
+from .engine.config import ConfigError, load_config
 
 DESCRIPTION = """\
 The CNN week-1 assignment kit.
@@ -80,7 +80,7 @@ def _export_solutions(args) -> int:
 def _course(args, config):
     from .classwork.layout import Course, migrate_legacy_results
 
-    course = Course.of(Path(args.course).resolve(), config.definition)
+    course = Course.of(Path(args.course or config.definition.course_root).resolve(), config.definition)
     for student in migrate_legacy_results(course):  # results of kits that wrote into nbgrader's autograded/
         print(f"copied {student}'s results from autograded/ to {course.autograded}", file=sys.stderr)
     return course
@@ -307,7 +307,8 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-COURSE_HELP = "the nbgrader course directory holding submitted/, cnnkit/, export/ (default: the kit's root)"
+COURSE_HELP = ("the nbgrader course directory holding submitted/, cnnkit/, export/ (default: the assignment's "
+               "course folder: the kit's root, or the folder of grading.toml's [assignment] path)")
 
 
 SHARD_EXAMPLES = """\
@@ -405,7 +406,7 @@ def _class_commands(commands) -> None:
                          help="without a time in the file name, write no timestamp.txt (default: use the file's time)")
     collect.add_argument("--report", default=None, metavar="PATH",
                          help="the JSON report to append this run to (default: cnnkit/collect-cnn_week1.json)")
-    collect.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    collect.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     collect.set_defaults(run=_collect)
 
     grade_all = commands.add_parser(
@@ -431,7 +432,7 @@ def _class_commands(commands) -> None:
     grade_all.add_argument("--shard", default=None, metavar="I/N",
                            help="grade only shard I of N (numbered from 1: 1/4 … 4/4) into its own manifest; "
                                 "combine the shards with `merge` (see above)")
-    grade_all.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    grade_all.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     grade_all.set_defaults(run=_grade_all)
 
     merge = commands.add_parser(
@@ -439,7 +440,7 @@ def _class_commands(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter, description=MERGE_HELP)
     merge.add_argument("--of", type=int, default=None, metavar="N",
                        help="merge the shards of an N-way split (needed only when several splits are present)")
-    merge.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    merge.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     merge.set_defaults(run=_merge)
 
     export = commands.add_parser(
@@ -458,7 +459,7 @@ def _class_commands(commands) -> None:
     export.add_argument("--allow-missing", action="store_true",
                         help="exit 0 even when some students have no grade (grader or host faults, out-of-date or "
                              "ungraded rows: exported with empty score cells and the reason, never as 0)")
-    export.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    export.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     export.set_defaults(run=_export)
 
     stats = commands.add_parser(
@@ -468,7 +469,7 @@ def _class_commands(commands) -> None:
                     "OUT/stats.txt and the histograms to OUT/score_histograms.png.")
     stats.add_argument("--out", default=None, metavar="DIR", help="folder for stats.txt and the PNG (default: export/cnn_week1/)")
     stats.add_argument("--top", type=int, default=10, metavar="N", help="rows in the failed-tests and slowest lists (default: 10)")
-    stats.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    stats.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     stats.set_defaults(run=_stats)
 
     gradescope = commands.add_parser(

@@ -105,6 +105,9 @@ def load_assignment(name: str, path: Path | None = None) -> Assignment:
         raise AssignmentError(f"No assignment {name!r}: {module_file} does not exist.")
     if path is None:  # a package of the kit: its modules import each other relatively
         module = importlib.import_module(f"autograder.assignments.{name}.assignment")
+    elif (folder / "__init__.py").is_file():  # a package: its modules may import each other relatively
+        package = _module_from_file(f"kit_assignment_{name}", folder / "__init__.py", folder)
+        module = importlib.import_module(f"{package.__name__}.assignment")
     else:
         module = _module_from_file(f"kit_assignment_{name}", module_file)
     assignment = getattr(module, "ASSIGNMENT", None)
@@ -115,10 +118,11 @@ def load_assignment(name: str, path: Path | None = None) -> Assignment:
     return replace(assignment, course_root=folder.resolve() if path else KIT_ROOT)
 
 
-def _module_from_file(module_name: str, module_file: Path):
+def _module_from_file(module_name: str, module_file: Path, package_folder: Path | None = None):
     if module_name in sys.modules:
         return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, module_file)
+    locations = [str(package_folder)] if package_folder else None
+    spec = importlib.util.spec_from_file_location(module_name, module_file, submodule_search_locations=locations)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
