@@ -10,7 +10,8 @@ import pytest
 from autograder.classwork.batch import (NOT_NOTEBOOK, UnknownStudents, digests, drop_rows, error_report, grade_all,
                               load_manifest, plan)
 from autograder.engine.config import load_config
-from autograder.classwork.layout import Course, sha256_file
+from autograder.classwork.layout import Course
+from autograder.engine.files import sha256_file
 from autograder.classwork.progress import Progress
 from autograder.engine.results import write_json_atomic
 from week1 import week1_course

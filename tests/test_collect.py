@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from autograder.classwork.collect import CollectError, collect_downloads, default_patterns, save_report
-from autograder.classwork.layout import Course, parse_timestamp, read_timestamp, sha256_file
+from autograder.classwork.layout import Course, parse_timestamp, read_timestamp
+from autograder.engine.files import sha256_file
 from week1 import week1_course
 
 

@@ -12,7 +12,8 @@ import json
 from autograder.classwork.batch import digests
 from autograder.engine.config import KIT_ROOT, load_config
 from autograder.classwork.export import export_grades
-from autograder.classwork.layout import Course, sha256_file
+from autograder.classwork.layout import Course
+from autograder.engine.files import sha256_file
 from autograder.classwork.nbgrader_run import nbgrader_command, nbgrader_env
 from autograder.engine.results import write_json_atomic
 from autograder.classwork.stats import class_stats

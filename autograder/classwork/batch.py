@@ -27,8 +27,9 @@ from pathlib import Path
 from select import select as wait_readable
 
 from ..engine.config import GradingConfig, grading_digest
+from ..engine.files import sha256_file
 from .job import ERROR, GRADED, JobProcess
-from .layout import SUBMISSION_SUFFIXES, Course, find_submission, sha256_file
+from .layout import SUBMISSION_SUFFIXES, Course, find_submission
 from .progress import Progress
 from ..engine.provenance import graders_digest, kit_release, provenance
 from ..engine.results import SubmissionResult, TestResult, load_result, merge_part, write_json_atomic, write_result

@@ -28,9 +28,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from .layout import (TIMESTAMP_FILE, Course, find_submission, format_timestamp, parse_timestamp,
-                     read_timestamp, sha256_file)
+from .layout import TIMESTAMP_FILE, Course, find_submission, format_timestamp, parse_timestamp, read_timestamp
 from .nbgrader_run import nbgrader_command, nbgrader_env
+from ..engine.files import sha256_file
 from ..engine.results import write_json_atomic
 
 LATE_FLAG = re.compile(r"(?i)_late(?=[_.\- ]|$)")

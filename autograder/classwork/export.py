@@ -35,8 +35,8 @@ from .batch import SCORED, current, digests, load_manifest
 from ..engine.config import GradingConfig
 from .late import apply_late_policy
 from .nbgrader_run import nbgrader_path
-from .layout import Course, find_submission, format_timestamp, parse_timestamp, read_timestamp, sha256_file
-from ..engine.files import write_atomic
+from .layout import Course, find_submission, format_timestamp, parse_timestamp, read_timestamp
+from ..engine.files import sha256_file, write_atomic
 from ..engine.results import read_results, write_json_atomic
 
 def columns(config: GradingConfig) -> list[str]:

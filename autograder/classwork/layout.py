@@ -13,7 +13,6 @@ copies results from there once.
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -118,14 +117,6 @@ def find_submission(folder: Path, assignment: str, helpers: tuple[str, ...] = ()
               + [p for p in files if p.suffix == ".py" and p.name not in helpers]
               + [p for p in files if p.suffix not in SUBMISSION_SUFFIXES])
     return ranked[0] if ranked else None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_timestamp(text: str) -> datetime | None:

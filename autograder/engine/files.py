@@ -1,6 +1,7 @@
-"""The kit's one way to write a file that others may be reading: whole or not at all."""
+"""Files as the kit writes and identifies them: written whole or not at all, and their SHA-256."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -33,3 +34,12 @@ def write_atomic(path: Path, data: Content, mode: int = 0o644) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (OSError when it cannot be read)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
+from .files import sha256_file
 from .config import KIT_ROOT, GradingConfig, grading_digest
 
 GATE_SEED_KEY = "gate_seed_index"  # the attachment the accuracy gate leaves: which pool seed it drew
@@ -65,14 +66,11 @@ def kit_version() -> str:
 
 
 def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
+    """The file's SHA-256, or "" when it cannot be read (a missing submission is graded too)."""
     try:
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_file(path)
     except OSError:
         return ""
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

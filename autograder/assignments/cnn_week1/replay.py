@@ -31,7 +31,7 @@ from torch import nn
 from .settings import Training
 from .data import cache_root
 from ...engine.failures import HostFault
-from ...engine.files import write_atomic
+from ...engine.files import sha256_file, write_atomic
 from .worker.reference_model import ReferenceCNN, make_optimizer, normalise, seeded_weights
 
 POOL_SIZE = 8
@@ -125,11 +125,7 @@ def contract_loop(budget: Training, run: GateRun, images: torch.Tensor, labels: 
 
 @cache
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 22), b""):
-            sha.update(block)
-    return sha.hexdigest()
+    return sha256_file(path)  # once per version of the file (size and mtime are the cache key)
 
 
 def cache_key(budget: Training, run: GateRun, arrays: dict[str, Path], threads: int) -> str:
