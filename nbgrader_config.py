@@ -1,7 +1,7 @@
 """nbgrader configuration: the repository root is the nbgrader course directory.
 
 The instructor notebook lives in source/cnn_week1/, the student release in release/cnn_week1/
-(regenerate it with the kit's release command, which calls autograder.release.generate_release).
+(regenerate it with the kit's release command, which calls autograder.packaging.release.generate_release).
 The gradebook (gradebook.db, git-ignored) sits beside this file, as nbgrader expects.
 
 nbgrader's `generate_assignment` (and its old name `assign`) is refused here: with --force it deletes

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import KIT_ROOT, ConfigError, load_config
+from .engine.config import ConfigError, load_config
 
 DESCRIPTION = """\
 The CNN week-1 assignment kit.
@@ -18,9 +18,9 @@ CNN_MNIST_DIR or grading.toml's [data] mnist_dir, else downloaded.
 
 
 def _grade(args) -> int:
-    from .grade import GraderError, grade
-    from .report import summary
-    from .sandbox import UNSAFE_ENV
+    from .engine.grade import GraderError, grade
+    from .engine.report import summary
+    from .engine.sandbox import UNSAFE_ENV
 
     if args.unsafe_no_sandbox:
         os.environ[UNSAFE_ENV] = "1"
@@ -37,7 +37,7 @@ def _grade(args) -> int:
 
 
 def _feedback(args) -> int:
-    from .feedback_html import write_feedback
+    from .engine.feedback_html import write_feedback
 
     try:
         path = write_feedback(Path(args.out_dir))
@@ -49,8 +49,8 @@ def _feedback(args) -> int:
 
 
 def _verify(args) -> int:
-    from .grade import GraderError
-    from .verify import verify
+    from .engine.grade import GraderError
+    from .engine.verify import verify
 
     try:
         verification = verify(args.out_dir, args.submission, load_config(args.config), runs=args.runs)
@@ -68,26 +68,26 @@ def _verify(args) -> int:
 
 
 def _export_solutions(args) -> int:
-    from .release import export_solutions
+    from .packaging.release import export_solutions
 
-    out = export_solutions(KIT_ROOT / "source" / "cnn_week1" / "cnn_week1.ipynb", KIT_ROOT / "solutions" / "cnn_week1.py")
+    out = export_solutions(load_config(args.config).definition)
     print(f"Wrote {out}")
     return 0
 
 
 # ----- the class workflow: release → collect → grade-all → export (→ stats) ---------------------
 
-def _course(args):
-    from .layout import Course, migrate_legacy_results
+def _course(args, config):
+    from .classwork.layout import Course, migrate_legacy_results
 
-    course = Course(Path(args.course).resolve())
+    course = Course.of(Path(args.course or config.definition.course_root).resolve(), config.definition)
     for student in migrate_legacy_results(course):  # results of kits that wrote into nbgrader's autograded/
         print(f"copied {student}'s results from autograded/ to {course.autograded}", file=sys.stderr)
     return course
 
 
 def _release(args) -> int:
-    from .release_check import release
+    from .packaging.release_check import release
 
     report = release(load_config(args.config), Path(args.release_dir) if args.release_dir else None,
                      Path(args.zip) if args.zip else None, generate=not args.no_generate)
@@ -98,9 +98,9 @@ def _release(args) -> int:
 def _collect(args) -> int:
     import json
 
-    from .collect import CollectError, collect_downloads, collect_exchange, save_report
+    from .classwork.collect import CollectError, collect_downloads, collect_exchange, save_report
 
-    course = _course(args)
+    course = _course(args, load_config(args.config))
     try:
         if args.exchange:
             report = collect_exchange(course, Path(args.exchange_root) if args.exchange_root else None)
@@ -120,13 +120,13 @@ def _collect(args) -> int:
 
 
 def _grade_all(args) -> int:
-    from .batch import UnknownStudents, drop_rows, error_report, grade_all
-    from .shard import ShardError, parse_shard
+    from .classwork.batch import UnknownStudents, drop_rows, error_report, grade_all
+    from .classwork.shard import ShardError, parse_shard
 
     config = load_config(args.config)
     if args.drop:
         try:
-            changed = drop_rows(_course(args), args.drop)
+            changed = drop_rows(_course(args, config), args.drop)
         except (RuntimeError, UnknownStudents) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -139,7 +139,7 @@ def _grade_all(args) -> int:
         shard = parse_shard(args.shard) if args.shard else None
         if shard and args.student:
             raise ShardError("--student and --shard cannot be combined: a student is in one shard only")
-        summary = grade_all(_course(args), config, jobs=args.jobs, timeout=args.timeout, students=args.student or None,
+        summary = grade_all(_course(args, config), config, jobs=args.jobs, timeout=args.timeout, students=args.student or None,
                             part=args.part, select=args.select, force=args.force, shard=shard)
     except (RuntimeError, ValueError) as error:  # another run holds the lock, an unknown student, a bad --shard
         print(f"error: {error}", file=sys.stderr)
@@ -159,11 +159,12 @@ def _grade_all(args) -> int:
 
 
 def _merge(args) -> int:
-    from .batch import _locked, digests, manifest_path
-    from .results import write_json_atomic
-    from .shard import ShardError, merge_manifests
+    from .classwork.batch import _locked, digests, manifest_path
+    from .engine.results import write_json_atomic
+    from .classwork.shard import ShardError, merge_manifests
 
-    config, course = load_config(args.config), _course(args)
+    config = load_config(args.config)
+    course = _course(args, config)
     try:
         with _locked(manifest_path(course)):
             merged = merge_manifests(course.autograded, digests(config), course.assignment, args.of)
@@ -176,9 +177,11 @@ def _merge(args) -> int:
 
 
 def _export(args) -> int:
-    from .export import export_grades
+    from .classwork.export import export_grades
 
-    exported = export_grades(_course(args), load_config(args.config), Path(args.out) if args.out else None,
+    config = load_config(args.config)
+    course = _course(args, config)
+    exported = export_grades(course, config, Path(args.out) if args.out else None,
                              db_url=args.db_url, to_nbgrader=not args.no_nbgrader)
     graded = len(exported.rows) - len(exported.missing)
     print(f"Wrote {exported.csv} ({graded} of {len(exported.rows)} students with a grade) and per-student files "
@@ -186,7 +189,7 @@ def _export(args) -> int:
     if exported.gradebook:
         print(f"nbgrader gradebook updated: {exported.gradebook}")
     for student in exported.phantoms:
-        print(f"warning: {student} has a row in {_course(args).manifest} but no submission folder: left out "
+        print(f"warning: {student} has a row in {course.manifest} but no submission folder: left out "
               f"(remove the row with grade-all --drop {student})", file=sys.stderr)
     if exported.missing:
         print(f"error: {len(exported.missing)} student(s) have NO grade (exported with empty score cells, not 0; "
@@ -199,10 +202,10 @@ def _export(args) -> int:
 
 
 def _stats(args) -> int:
-    from .stats import class_stats, write_histograms
+    from .classwork.stats import class_stats, write_histograms
 
     config = load_config(args.config)
-    course = _course(args)
+    course = _course(args, config)
     stats = class_stats(course, config)
     text = stats.table(config, top=args.top)
     print(text)
@@ -215,23 +218,35 @@ def _stats(args) -> int:
 
 
 def _gradescope(args) -> int:
-    from .gradescope import build_gradescope_zip
+    from .packaging.gradescope import build_gradescope_zip
 
     names = build_gradescope_zip(load_config(args.config), Path(args.out), with_mnist=args.with_mnist)
     print(f"Wrote {args.out} ({len(names)} files; solutions/ {'included (graders use it; outside the sandbox)' if any(n.startswith('solutions/') for n in names) else 'not included'})")
     return 0
 
 
-def _github_classroom(args) -> int:
-    from .classroom import classroom_workflow
-    from .gradescope import pinned_requirements
+def _github(args) -> int:
+    from .packaging import github
 
-    # quoted pins (numpy>=2.0,<3 must not reach the shell unquoted); pytest is not needed for the checks
-    requirements = " ".join(f"'{line}'" for line in pinned_requirements().splitlines() if not line.startswith("pytest"))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(classroom_workflow(load_config(args.config), requirements, args.timeout), encoding="utf-8")
-    print(f"Wrote {out} (public checks only; commit it as .github/workflows/classroom.yml in the template repository)")
+    config = load_config(args.config)
+    try:
+        if args.github_command == "classroom50":
+            written = github.write_classroom50(config, Path(args.config_repo), args.classroom, args.slug,
+                                               args.template, args.branch)
+            print("\n".join(f"Wrote {path}" for path in written))
+            print("Public checks only: Classroom 50 publishes this folder on the classroom's public Pages site. "
+                  "Grade with the hidden graders in your private grading repository (github roster-workflow).")
+            return 0
+        if args.github_command == "roster-workflow":
+            text = github.roster_workflow(config, args.roster, args.owner, args.repo_prefix, args.token_secret,
+                                          args.jobs, args.python, args.timeout, args.retention_days)
+            written = github.write_files(Path(args.out).parent, {Path(args.out).name: text})
+        else:
+            written = github.write_files(Path(args.repo), github.student_workflow_files(config, args.python))
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(f"Wrote {path}" for path in written))
     return 0
 
 
@@ -292,7 +307,8 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-COURSE_HELP = "the nbgrader course directory holding submitted/, cnnkit/, export/ (default: the kit's root)"
+COURSE_HELP = ("the nbgrader course directory holding submitted/, cnnkit/, export/ (default: the assignment's "
+               "course folder: the kit's root, or the folder of grading.toml's [assignment] path)")
 
 
 SHARD_EXAMPLES = """\
@@ -338,10 +354,24 @@ current ones (a different [data] mnist_dir, due date or late policy does not cou
 """ + SHARD_EXAMPLES
 
 
+GITHUB_HELP = """\
+GitHub Classroom was discontinued on 2026-08-28; these targets replace the old github-classroom command.
+
+  classroom50       Classroom 50 (its open-source successor): the assignments.json entry and the per-assignment
+                    autograder folder. Classroom 50 publishes that folder on a public Pages site and runs it in
+                    the student's repository, so it runs the PUBLIC checks only.
+  roster-workflow   the hidden grading: a workflow for your PRIVATE grading repository (a private copy of this
+                    kit) that clones every student repository of a roster, runs grade-all and publishes
+                    grades.csv as an artifact.
+  student-workflow  plain GitHub: a workflow for the student template repository running the public checks.
+
+Every file is rendered from autograder/packaging/templates/github/."""
+
+
 def _class_commands(commands) -> None:
     release = commands.add_parser(
         "release", help="generate the student release with nbgrader and prove it (full marks, zero, no leak)",
-        description="Run nbgrader generate_assignment (autograder.release.generate_release) into RELEASE_DIR/cnn_week1, "
+        description="Run nbgrader generate_assignment (autograder.packaging.release.generate_release) into RELEASE_DIR/cnn_week1, "
                     "then check it: the reference solution (solutions/cnn_week1.py) must score full marks, the "
                     "release notebook's stubs must score zero, and no solution marker or solution line may appear "
                     "in any released file. Exits 1 if a check fails (and then writes no zip).")
@@ -376,7 +406,7 @@ def _class_commands(commands) -> None:
                          help="without a time in the file name, write no timestamp.txt (default: use the file's time)")
     collect.add_argument("--report", default=None, metavar="PATH",
                          help="the JSON report to append this run to (default: cnnkit/collect-cnn_week1.json)")
-    collect.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    collect.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     collect.set_defaults(run=_collect)
 
     grade_all = commands.add_parser(
@@ -402,7 +432,7 @@ def _class_commands(commands) -> None:
     grade_all.add_argument("--shard", default=None, metavar="I/N",
                            help="grade only shard I of N (numbered from 1: 1/4 … 4/4) into its own manifest; "
                                 "combine the shards with `merge` (see above)")
-    grade_all.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    grade_all.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     grade_all.set_defaults(run=_grade_all)
 
     merge = commands.add_parser(
@@ -410,7 +440,7 @@ def _class_commands(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter, description=MERGE_HELP)
     merge.add_argument("--of", type=int, default=None, metavar="N",
                        help="merge the shards of an N-way split (needed only when several splits are present)")
-    merge.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    merge.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     merge.set_defaults(run=_merge)
 
     export = commands.add_parser(
@@ -429,7 +459,7 @@ def _class_commands(commands) -> None:
     export.add_argument("--allow-missing", action="store_true",
                         help="exit 0 even when some students have no grade (grader or host faults, out-of-date or "
                              "ungraded rows: exported with empty score cells and the reason, never as 0)")
-    export.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    export.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     export.set_defaults(run=_export)
 
     stats = commands.add_parser(
@@ -439,7 +469,7 @@ def _class_commands(commands) -> None:
                     "OUT/stats.txt and the histograms to OUT/score_histograms.png.")
     stats.add_argument("--out", default=None, metavar="DIR", help="folder for stats.txt and the PNG (default: export/cnn_week1/)")
     stats.add_argument("--top", type=int, default=10, metavar="N", help="rows in the failed-tests and slowest lists (default: 10)")
-    stats.add_argument("--course", default=str(KIT_ROOT), metavar="DIR", help=COURSE_HELP)
+    stats.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
     stats.set_defaults(run=_stats)
 
     gradescope = commands.add_parser(
@@ -454,16 +484,56 @@ def _class_commands(commands) -> None:
                                  "(default: the grader downloads MNIST on first use)")
     gradescope.set_defaults(run=_gradescope)
 
-    classroom = commands.add_parser(
-        "github-classroom", help="write a GitHub Classroom Actions workflow running the public checks",
-        description="Write the GitHub Actions workflow for student repositories (commit it as "
-                    ".github/workflows/classroom.yml in the template): it installs the checks' pinned dependencies, "
-                    "runs the public checks part by part and reports the points through the Classroom grading "
-                    "reporter. Public checks only: hidden tests belong on Gradescope or the instructor's machine.")
-    classroom.add_argument("--out", required=True, metavar="PATH", help="where to write the workflow YAML")
-    classroom.add_argument("--timeout", type=int, default=10, metavar="MINUTES",
-                           help="time limit of each part's check step (default: 10)")
-    classroom.set_defaults(run=_github_classroom)
+    github = commands.add_parser(
+        "github", help="GitHub after GitHub Classroom: Classroom 50 files, a roster grading workflow, a student workflow",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=GITHUB_HELP)
+    targets = github.add_subparsers(dest="github_command", required=True, metavar="TARGET")
+    classroom50 = targets.add_parser(
+        "classroom50", help="the assignments.json entry and the public-checks autograder folder for Classroom 50",
+        description="Write CLASSROOM/autograders/SLUG/ (autograder.py, run_public_checks.py, public_checks.py, "
+                    "requirements.txt) into a checkout of your organization's classroom50 repository and add or "
+                    "refresh the assignment's entry in CLASSROOM/assignments.json. Public checks only: Classroom 50 "
+                    "publishes the folder on the classroom's public GitHub Pages site.")
+    classroom50.add_argument("--config-repo", required=True, metavar="DIR",
+                             help="a checkout of the organization's private classroom50 repository")
+    classroom50.add_argument("--classroom", required=True, metavar="NAME", help="the classroom's short name (its folder)")
+    classroom50.add_argument("--slug", default=None, metavar="SLUG", help="the assignment's slug (default: cnn-week1)")
+    classroom50.add_argument("--template", default=None, metavar="OWNER/REPO",
+                             help="the template repository students start from (the student release)")
+    classroom50.add_argument("--branch", default="main", help="the template's branch (default: main)")
+    roster = targets.add_parser(
+        "roster-workflow", help="a workflow for your private grading repository: grade-all over a roster, grades.csv",
+        description="Write the GitHub Actions workflow of the instructor's private grading repository (a private "
+                    "copy of this kit): it clones each student repository OWNER/PREFIX<username> of the roster with "
+                    "a token secret, collects the notebooks, grades them with the hidden graders (grade-all) and "
+                    "publishes export/cnn_week1/grades.csv as an artifact.")
+    roster.add_argument("--out", default=".github/workflows/grade-roster.yml", metavar="PATH",
+                        help="where to write the workflow (default: .github/workflows/grade-roster.yml)")
+    roster.add_argument("--roster", default="roster.csv", metavar="PATH",
+                        help="the roster in the grading repository: a GitHub username in the first column "
+                             "(default: roster.csv; Classroom 50's roster.csv works as it is)")
+    roster.add_argument("--owner", default=None, help="the organization or user owning the student repositories "
+                                                      "(default: the grading repository's owner)")
+    roster.add_argument("--repo-prefix", default=None, metavar="PREFIX",
+                        help="student repositories are named PREFIX<username> (default: cnn-week1-; Classroom 50 "
+                             "names them <classroom>-<slug>-<username>)")
+    roster.add_argument("--token-secret", default="STUDENT_REPOS_TOKEN", metavar="NAME",
+                        help="the repository secret holding a token that can read the student repositories "
+                             "(default: STUDENT_REPOS_TOKEN)")
+    roster.add_argument("--jobs", type=_positive, default=2, metavar="N", help="grade-all --jobs on the runner (default: 2)")
+    roster.add_argument("--python", default=None, metavar="X.Y", help="the runner's Python (default: this one's)")
+    roster.add_argument("--timeout", type=_positive, default=300, metavar="MINUTES",
+                        help="the job's time limit (default: 300; GitHub's hosted runners stop at 360)")
+    roster.add_argument("--retention-days", type=_positive, default=90, metavar="DAYS",
+                        help="how long GitHub keeps the artifacts (default: 90)")
+    student = targets.add_parser(
+        "student-workflow", help="the public-checks workflow of a student (template) repository on plain GitHub",
+        description="Write .github/workflows/public-checks.yml and .github/public-checks/ (the runner and its "
+                    "requirements) into the template repository students start from: every push runs the public "
+                    "checks, part by part, as the notebook's check cells do. Public checks only.")
+    student.add_argument("--repo", required=True, metavar="DIR", help="the template repository's folder")
+    student.add_argument("--python", default="3.12", metavar="X.Y", help="the runner's Python (default: 3.12)")
+    github.set_defaults(run=_github)
 
 
 def main(argv: list[str] | None = None) -> int:

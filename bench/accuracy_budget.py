@@ -25,14 +25,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "autograder" / "runtime"))  # tasks.py imports its folder flat, as in the sandbox
+sys.path.insert(0, str(ROOT / "autograder" / "assignments" / "cnn_week1" / "worker"))  # tasks.py imports its folder flat, as in the sandbox
 
 import torch  # noqa: E402
 
 import tasks  # noqa: E402
-from autograder import replay  # noqa: E402
-from autograder.config import load_config  # noqa: E402
-from autograder.data_cache import mnist_module, training_arrays  # noqa: E402
+from autograder.assignments.cnn_week1 import replay  # noqa: E402
+from autograder.engine.config import load_config  # noqa: E402
+from autograder.assignments.cnn_week1.data import mnist_module, training_arrays  # noqa: E402
+from autograder.assignments.cnn_week1.settings import mnist_directory
 from reference_model import ReferenceCNN, accuracy_percent  # noqa: E402
 
 
@@ -92,7 +93,7 @@ def main() -> None:
     budget = config.training
     torch.set_num_threads(options.threads)
     data_dir = str(training_arrays(config)["train-images.npy"].parent)
-    test_set = mnist_module().load_tensors("test", config.mnist_directory())
+    test_set = mnist_module().load_tensors("test", mnist_directory(config))
     base = {"epochs": budget.epochs, "batch_size": budget.batch_size, "train_samples": budget.train_samples,
             "optimizer": budget.optimizer, "learning_rate": budget.learning_rate, "momentum": budget.momentum}
 

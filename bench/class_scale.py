@@ -27,6 +27,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from autograder.classwork.layout import Course  # noqa: E402
+from autograder.engine.extract import module_cells  # noqa: E402
+from autograder.engine.notebook import cells_by_grade_id  # noqa: E402
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -61,13 +67,11 @@ def make_class(course: Path, n: int) -> None:
     release_notebook = REPO / "release" / "cnn_week1" / "cnn_week1.ipynb"
     solution = (REPO / "solutions" / "cnn_week1.py").read_text()
     if release_notebook.is_file():  # real notebooks: the reference code in the release's solution cells
-        sections = re.split(r"(?m)^# --- cell (\S+) ---\n", solution)
-        code = {sections[i]: sections[i + 1] for i in range(1, len(sections), 2)}
+        code = module_cells(solution)
         notebook = json.loads(release_notebook.read_text())
-        for cell in notebook["cells"]:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id in code and grade_id != "imports":
-                cell["source"] = code[grade_id]
+        for name, cell in cells_by_grade_id(notebook).items():
+            if name in code and name != "imports":
+                cell["source"] = code[name]
         data, name = json.dumps(notebook).encode(), "cnn_week1.ipynb"
     else:
         data, name = solution.encode(), "cnn_week1.py"
@@ -89,8 +93,6 @@ def run(jobs: int, n: int, config: Path, scratch: Path) -> dict:
         peak = max(peak, rss_bytes(descendants(process.pid)))
         time.sleep(0.2)
     wall = time.monotonic() - started
-    from autograder.layout import Course
-
     rows = json.loads(Course(course).manifest.read_text())["students"]
     return {"jobs": jobs, "submissions": n, "exit": process.returncode, "wall_seconds": round(wall, 1),
             "per_submission_seconds": round(wall / n, 2), "throughput_per_minute": round(60 * n / wall, 2),
@@ -105,6 +107,8 @@ def main() -> None:
     parser.add_argument("--baseline-runs", type=int, default=0,
                         help="also execute the whole solution notebook this many times (default 0)")
     args = parser.parse_args()
+    if os.environ.get("CNN_MNIST_DIR"):  # the notebook baseline runs in another folder: a relative path would break
+        os.environ["CNN_MNIST_DIR"] = str(Path(os.environ["CNN_MNIST_DIR"]).resolve())
     scratch = Path(tempfile.mkdtemp(prefix="cnn-class-scale-"))
     try:
         config = scratch / "grading.toml"
@@ -113,7 +117,10 @@ def main() -> None:
             text = re.sub(r"(?m)^train_samples = .*$", "train_samples = 6000", text)
             text = re.sub(r"(?m)^min_accuracy = .*$", "min_accuracy = 60.0", text)
         config.write_text(text)
-        results = [run(jobs, args.n, config, scratch) for jobs in (1, 2)]
+        results = []
+        for jobs in (1, 2):
+            results.append(run(jobs, args.n, config, scratch))
+            print(json.dumps(results[-1]), flush=True)  # kept in the log if a later step fails
         from grade_one import SOURCE_NOTEBOOK, execute_notebook_once, spread
 
         baseline = [execute_notebook_once(SOURCE_NOTEBOOK) for _ in range(args.baseline_runs)]

@@ -53,13 +53,11 @@ def grade_once(submission: Path) -> dict:
 WARM_JOB = """
 import json, sys, tempfile, time
 from pathlib import Path
-from autograder.config import load_config
-from autograder.data_cache import training_arrays
-from autograder.grade import grade
-from autograder.sandbox import ForkServer
+from autograder.engine.config import load_config
+from autograder.engine.grade import fork_server, grade
 config = load_config()
 walls = []
-with ForkServer(config.sandbox, training_arrays(config)) as server:
+with fork_server(config) as server:
     for _ in range(int(sys.argv[2]) + 1):
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()

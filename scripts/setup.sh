@@ -24,7 +24,7 @@ if ! .venv/bin/python -c "import autograder, torch, nbgrader" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.kit-installed ]; then
   echo "setup: installing the pinned dependencies (torch 2.14.1, nbgrader 0.9.6, ...)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import autograder, torch, nbgrader"
   touch .venv/.kit-installed
 fi

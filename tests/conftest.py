@@ -73,7 +73,7 @@ def host_processes() -> dict[int, dict]:
 @pytest.fixture(scope="session")
 def sandbox_config(mnist_dir):
     """The repository's grading.toml, with a short call timeout so that hang tests stay quick."""
-    from autograder.config import load_config
+    from autograder.engine.config import load_config
 
     os.environ.setdefault("CNN_MNIST_DIR", str(mnist_dir))  # training_arrays reads it through the config
     real = load_config(REPO_ROOT / "grading.toml")
@@ -82,7 +82,7 @@ def sandbox_config(mnist_dir):
 
 @pytest.fixture(scope="session")
 def training_data(sandbox_config) -> dict[str, Path]:
-    from autograder.data_cache import training_arrays
+    from autograder.assignments.cnn_week1.data import training_arrays
 
     return training_arrays(sandbox_config)
 
@@ -90,9 +90,10 @@ def training_data(sandbox_config) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def fork_server(sandbox_config, training_data):
     """One fork-server (one torch import) shared by the sandbox tests, closed at the end."""
-    from autograder.sandbox import ForkServer
+    from autograder.engine.sandbox import ForkServer
 
-    with ForkServer(sandbox_config.sandbox, training_data) as server:
+    definition = sandbox_config.definition
+    with ForkServer(sandbox_config.sandbox, training_data, definition.worker_tasks, definition.forbidden) as server:
         server.ready()
         yield server
 
@@ -100,7 +101,7 @@ def fork_server(sandbox_config, training_data):
 @pytest.fixture
 def bwrap():
     """Tests of the bubblewrap sandbox: a failure where bwrap is installed but broken, else a skip."""
-    from autograder import sandbox
+    from autograder.engine import sandbox
 
     sandbox.bubblewrap_problem.cache_clear()
     if os.environ.get("CNN_KIT_NO_SANDBOX") == "1":
@@ -118,8 +119,8 @@ def run(tmp_path, sandbox_config, fork_server):
     """``with run(source) as session``: a WorkerSession on ``source`` as a .py submission, closed after.
 
     ``server`` and ``config`` replace the shared fork-server and the short-timeout config."""
-    from autograder.extract import extract
-    from autograder.session import WorkerSession
+    from week1 import extract_week1 as extract
+    from autograder.engine.session import WorkerSession
 
     opened = []
 

@@ -20,8 +20,11 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "autograder" / "runtime"))
+sys.path.insert(0, str(ROOT / "autograder" / "engine" / "runtime"))
+sys.path.insert(0, str(ROOT))
 import restrict  # noqa: E402
+
+from autograder.assignments.cnn_week1.assignment import ASSIGNMENT  # noqa: E402
 
 g = torch.Generator().manual_seed(0)
 X4 = torch.randn(1, 2, 7, 7, generator=g)
@@ -203,7 +206,7 @@ def main(forbid_pad: bool) -> dict:
     oracle = {name: pair[1]() for name, pair in references.items()}
     gc.collect()  # as timeit does: a collection of the probe's own garbage is not install's cost
     started = time.perf_counter()
-    restrict.install(forbid_pad=forbid_pad)
+    restrict.install(restrict.plan(ASSIGNMENT.forbidden.as_plan()), forbid_pad=forbid_pad)
     seconds = time.perf_counter() - started
     modes = {"grad": torch.enable_grad, "no_grad": torch.no_grad, "inference_mode": torch.inference_mode}
     return {

@@ -7,16 +7,18 @@ import sys
 
 import pytest
 
-from autograder.batch import (NOT_NOTEBOOK, UnknownStudents, digests, drop_rows, error_report, grade_all,
+from autograder.classwork.batch import (NOT_NOTEBOOK, UnknownStudents, digests, drop_rows, error_report, grade_all,
                               load_manifest, plan)
-from autograder.config import load_config
-from autograder.layout import Course, sha256_file
-from autograder.progress import Progress
-from autograder.results import write_json_atomic
+from autograder.engine.config import load_config
+from autograder.classwork.layout import Course
+from autograder.engine.files import sha256_file
+from autograder.classwork.progress import Progress
+from autograder.engine.results import write_json_atomic
+from week1 import week1_course
 
 
 def _course(tmp_path, students: dict[str, tuple[str, bytes]]) -> Course:
-    course = Course(tmp_path)
+    course = week1_course(tmp_path)
     for student, (name, data) in students.items():
         folder = course.submission_dir(student)
         folder.mkdir(parents=True)

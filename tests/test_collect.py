@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.collect import CollectError, collect_downloads, default_patterns, save_report
-from autograder.layout import Course, parse_timestamp, read_timestamp, sha256_file
+from autograder.classwork.collect import CollectError, collect_downloads, default_patterns, save_report
+from autograder.classwork.layout import Course, parse_timestamp, read_timestamp
+from autograder.engine.files import sha256_file
+from week1 import week1_course
 
 
 def parse(name: str):
@@ -68,7 +70,7 @@ def test_collect_keeps_bytes_times_and_reports_everything(tmp_path):
     _write(downloads / "mystery.ipynb", b"{}", 1_700_000_000)
     with zipfile.ZipFile(downloads / "batch2.zip", "w") as bundle:
         bundle.writestr(zipfile.ZipInfo("sub/dave_cnn_week1.py", (2026, 12, 3, 12, 0, 0)), "x = 1\n")
-    course = Course(tmp_path / "course")
+    course = week1_course(tmp_path / "course")
     report = collect_downloads(downloads, course)
 
     assert {item.student for item in report.collected} == {"alice", "bob", "carol", "dave"}
@@ -87,7 +89,7 @@ def test_collect_keeps_bytes_times_and_reports_everything(tmp_path):
 
 
 def test_recollecting_is_idempotent_and_an_older_file_does_not_replace_a_newer(tmp_path):
-    downloads, course = tmp_path / "d", Course(tmp_path / "course")
+    downloads, course = tmp_path / "d", week1_course(tmp_path / "course")
     downloads.mkdir()
     _write(downloads / "cnn_week1_bob_attempt_2026-12-02-10-00-00.ipynb", b"new", 1_600_000_000)
     collect_downloads(downloads, course)
@@ -107,7 +109,7 @@ def _attempt(folder: Path, student: str, day: int, data: bytes) -> Path:
 
 
 def test_the_notebook_is_graded_not_a_newer_helper(tmp_path):
-    downloads, course = tmp_path / "d", Course(tmp_path / "course")
+    downloads, course = tmp_path / "d", week1_course(tmp_path / "course")
     downloads.mkdir()
     _write(downloads / "alice_cnn_week1.ipynb", b'{"cells": []}', 1_700_000_000)
     _write(downloads / "alice_cnn_week1_helpers.py", b"x = 1\n", 1_700_000_500)  # newer, still not the answer
@@ -126,7 +128,7 @@ def test_the_notebook_is_graded_not_a_newer_helper(tmp_path):
 
 
 def test_every_version_is_kept_and_every_report_appended(tmp_path):
-    course = Course(tmp_path / "course")
+    course = week1_course(tmp_path / "course")
     for run, data in enumerate((b"v1", b"v2", b"v3"), start=1):
         report = collect_downloads(_attempt(tmp_path / f"d{run}", "bob", run, data).parent, course)
         save_report(report, course.collect_report, f"d{run}")
@@ -148,7 +150,7 @@ def test_moodle_folders_accents_and_late_flags(tmp_path):
         bundle.writestr(zipfile.ZipInfo(f"{nfd}_4711_assignsubmission_file_/CNN_Week1 (1).ipynb", (2026, 12, 3, 9, 0, 0)), "{}")
         bundle.writestr(zipfile.ZipInfo(f"{nfd}_4711_assignsubmission_file_/notes.txt", (2026, 12, 3, 9, 0, 0)), "hi")
         bundle.writestr(zipfile.ZipInfo("zoe_LATE_12_34_cnn_week1.ipynb", (2026, 12, 12, 9, 0, 0)), "{}")
-    course = Course(tmp_path / "course")
+    course = week1_course(tmp_path / "course")
     report = collect_downloads(bundle_path, course)
     student = unicodedata.normalize("NFC", "José_Núñez")
     assert {i.student for i in report.collected} == {student, "zoe"} and not report.unmatched
@@ -161,7 +163,7 @@ def test_moodle_folders_accents_and_late_flags(tmp_path):
 def test_an_empty_or_missing_source_is_an_error(tmp_path):
     empty = tmp_path / "empty.zip"
     zipfile.ZipFile(empty, "w").close()
-    course = Course(tmp_path / "course")
+    course = week1_course(tmp_path / "course")
     for source in (empty, tmp_path / "no-such-folder"):
         with pytest.raises(CollectError):
             collect_downloads(source, course)

@@ -1,18 +1,23 @@
 """grading.toml: the shipped one is valid, and every mistake in one is refused in one line that names it."""
 import dataclasses
+import os
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
-from autograder.config import (KIT_ROOT, Assignment, ConfigError, Feedback, Sandbox, Training, grading_digest,
-                               load_config, validate_hidden_tests)
-from autograder.batch import digests
-from autograder.contract import PARTS
-from autograder.grader_names import grader_test_names
-from autograder.results import write_json_atomic
-from autograder.shard import merge_manifests
+from autograder.assignments.cnn_week1.settings import Training
+from autograder.engine.config import (JOBS_VARIABLE, KIT_ROOT, AssignmentSettings, ConfigError, Feedback, Sandbox,
+                                      grading_digest, load_config, validate_hidden_tests)
+from autograder.classwork.batch import digests
+from autograder.classwork.job import JobProcess
+from autograder.assignments.cnn_week1.contract import PARTS
+from autograder.assignments.cnn_week1.settings import mnist_directory
+from autograder.engine.grader_names import grader_test_names
+from autograder.engine.results import write_json_atomic
+from autograder.classwork.shard import merge_manifests
 
 SHIPPED = (KIT_ROOT / "grading.toml").read_text(encoding="utf-8")
 HIDDEN = "conv2d_single matches PyTorch on random images, kernels, strides and paddings"
@@ -35,10 +40,11 @@ def test_shipped_configuration_names_every_part_with_points():
 
 def test_code_defaults_are_the_calibrated_values_of_the_shipped_file():
     raw = tomllib.loads(SHIPPED)
-    for section, kind in (("training", Training), ("sandbox", Sandbox), ("assignment", Assignment),
+    for section, kind in (("training", Training), ("sandbox", Sandbox), ("assignment", AssignmentSettings),
                           ("feedback", Feedback)):
         for f in dataclasses.fields(kind):
-            if f.name in raw[section] and f.name != "due":  # no due date unless a file sets one
+            # no due date unless a file sets one; which assignment is a choice, not a calibrated value
+            if f.name in raw[section] and f.name not in ("due", "name", "notebook"):
                 assert f.default == raw[section][f.name], f"[{section}] {f.name}"
     # a file that leaves settings out gets exactly the calibrated ones
     config = load_config()
@@ -65,7 +71,7 @@ def test_code_defaults_are_the_calibrated_values_of_the_shipped_file():
     ('due = "2026-12-11T23:59:00+00:00"', 'due = "2026-12-11T23:59:00"', r"due .* has no time zone"),
     ('visibility = "visible"', 'visibility = "visble"', r'visibility = .visble. must be one of "visible", "hidden"'),
     ('details = "full"', 'details = "all"', r'details = .all. must be one of "full", "summary"'),
-    (f'"{HIDDEN}"', f'"{HIDDEN.replace("PyTorch", "pytorch")}"', r"\[feedback.hidden\] tests: .* is not the name of a "
+    ("tests = []", f'tests = ["{HIDDEN.replace("PyTorch", "pytorch")}"]', r"\[feedback.hidden\] tests: .* is not the name of a "
                                                                   r"grader test; did you mean 'conv2d_single matches PyTorch"),
 ])
 def test_each_mistake_is_refused_naming_file_key_and_fix(tmp_path, old, new, message):
@@ -84,9 +90,9 @@ def test_missing_part_and_missing_file_are_reported(tmp_path):
         load_config(tmp_path / "absent.toml")
 
 
-def test_hidden_names_are_the_names_the_plugin_reports():
-    names = grader_test_names()
-    config = load_config()
+def test_hidden_names_are_the_names_the_plugin_reports(tmp_path):
+    names = grader_test_names(load_config().definition.graders_dir)
+    config = load_config(edited(tmp_path, "tests = []", f'tests = ["{HIDDEN}"]'))
     assert set(config.feedback.hidden_tests) <= names.exact
     # the plugin names a test by its docstring's first line: check one by hand
     assert "sobel_filter raises ValueError for any direction other than 'horizontal' and 'vertical'" in names
@@ -143,6 +149,20 @@ def test_commands_report_a_config_error_in_one_line_with_exit_2(tmp_path):
 def test_mnist_directory_prefers_the_environment(tmp_path, monkeypatch):
     path = edited(tmp_path, 'mnist_dir = ""', 'mnist_dir = "data/mnist"')
     monkeypatch.delenv("CNN_MNIST_DIR", raising=False)
-    assert load_config(path).mnist_directory() == (tmp_path / "data" / "mnist").resolve()
+    assert mnist_directory(load_config(path)) == (tmp_path / "data" / "mnist").resolve()
     monkeypatch.setenv("CNN_MNIST_DIR", str(tmp_path / "elsewhere"))
-    assert load_config(path).mnist_directory() == (tmp_path / "elsewhere").resolve()
+    assert mnist_directory(load_config(path)) == (tmp_path / "elsewhere").resolve()
+
+
+def test_torch_threads_zero_shares_the_cores_among_the_jobs_grade_all_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv(JOBS_VARIABLE, raising=False)
+    assert Sandbox(torch_threads=0).threads() == 8 and Sandbox(torch_threads=2).threads() == 2
+    monkeypatch.setenv(JOBS_VARIABLE, "3")
+    assert Sandbox(torch_threads=0).threads() == 2
+    monkeypatch.setenv(JOBS_VARIABLE, "5")  # grade-all's own count wins in its jobs
+    job = JobProcess(KIT_ROOT / "grading.toml", tmp_path / "job.log", str(tmp_path), jobs=3)
+    try:
+        assert f"{JOBS_VARIABLE}=3".encode() in Path(f"/proc/{job.process.pid}/environ").read_bytes().split(b"\0")
+    finally:
+        job.kill()

@@ -21,11 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import load_config
-from autograder.contract import GRADED_NAMES, PART_OF, PARTS
-from autograder.grade import GRADERS_DIR, grade
-from autograder.report import summary
+from autograder.engine.config import load_config
+from autograder.assignments.cnn_week1.contract import GRADED_NAMES, PART_OF, PARTS
+from autograder.engine.grade import grade
+from autograder.engine.report import summary
+from autograder.assignments.cnn_week1.settings import mnist_directory
 from conftest import wait_until
+from week1 import WEEK1
+
+GRADERS_DIR = WEEK1.graders_dir
 
 KIT_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_NOTEBOOK = KIT_ROOT / "source" / "cnn_week1" / "cnn_week1.ipynb"
@@ -53,10 +57,9 @@ def config():
 @pytest.fixture(scope="session")
 def server(config):
     """One warm fork-server (one torch import) for every grade of the corpus, as a grading job has."""
-    from autograder.data_cache import training_arrays
-    from autograder.sandbox import ForkServer
+    from autograder.engine.grade import fork_server
 
-    with ForkServer(config.sandbox, training_arrays(config)) as forks:
+    with fork_server(config) as forks:
         forks.ready()
         forks.corpus_own_processes = set(descendants(os.getpid()))  # the server itself, before any worker
         yield forks
@@ -153,7 +156,7 @@ def planted(config):
     folder = Path("/tmp") / f"corpus-planted-{secrets.token_hex(4)}"
     folder.mkdir()
     folder.chmod(0o755)
-    source = config.mnist_directory() / "t10k-images-idx3-ubyte.gz"
+    source = mnist_directory(config) / "t10k-images-idx3-ubyte.gz"
     shutil.copyfile(source, folder / source.name)
     (folder / source.name).chmod(0o644)
     yield folder
@@ -222,8 +225,7 @@ def strings_in(value) -> str:
 
 def grader_lines() -> set[str]:
     """Distinctive code lines of the graders and the worker's model (none may reach a student)."""
-    files = [*GRADERS_DIR.glob("*.py"), GRADERS_DIR.parent / "runtime" / "reference_model.py",
-             GRADERS_DIR.parent / "runtime" / "tasks.py"]
+    files = [*GRADERS_DIR.glob("*.py"), *WEEK1.worker_tasks.glob("*.py")]
     found = set()
     for path in files:
         for line in path.read_text().splitlines():

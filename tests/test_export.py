@@ -9,27 +9,28 @@ from pathlib import Path
 
 import json
 
-from autograder.batch import digests
-from autograder.config import KIT_ROOT, load_config
-from autograder.export import export_grades
-from autograder.layout import Course, sha256_file
-from autograder.results import write_json_atomic
-from autograder.stats import class_stats
+from autograder.classwork.batch import digests
+from autograder.engine.config import KIT_ROOT, load_config
+from autograder.classwork.export import export_grades
+from autograder.classwork.layout import Course
+from autograder.engine.files import sha256_file
+from autograder.classwork.nbgrader_run import nbgrader_command, nbgrader_env
+from autograder.engine.results import write_json_atomic
+from autograder.classwork.stats import class_stats
+from week1 import week1_course
 
 
 def nbgrader_export(course_root: Path, db: Path, out: Path) -> dict[str, dict]:
     """Run the real ``nbgrader export`` and read its CSV, keyed by student id."""
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
-    subprocess.run([os.path.join(bin_dir, "nbgrader"), "export", f"--CourseDirectory.root={course_root}",
-                    f"--CourseDirectory.db_url=sqlite:///{db}", f"--CsvExportPlugin.to={out}"],
-                   cwd=course_root, env=env, check=True, capture_output=True)
+    subprocess.run(nbgrader_command("export", f"--CourseDirectory.root={course_root}",
+                                    f"--CourseDirectory.db_url=sqlite:///{db}", f"--CsvExportPlugin.to={out}"),
+                   cwd=course_root, env=nbgrader_env(), check=True, capture_output=True)
     with open(out, newline="") as handle:
         return {row["student_id"]: row for row in csv.DictReader(handle)}
 
 
 def _fake_class(root: Path, config) -> Course:
-    course = Course(root)
+    course = week1_course(root)
     rows = {"ann": (100.0, None), "ben": (50.0, "2026-12-13 00:00:00.000000 UTC"), "cat": (80.0, "2026-12-30 00:00:00.000000 UTC")}
     manifest = {"assignment": "cnn_week1", "students": {}}
     for student, (score, stamp) in rows.items():
@@ -44,17 +45,19 @@ def _fake_class(root: Path, config) -> Course:
                                          "parts": parts, "sha256": sha256_file(folder / "cnn_week1.ipynb"),
                                          **digests(config)}
         course.graded_dir(student).mkdir(parents=True)
-        write_json_atomic(course.graded_dir(student) / "results.json", {"score": score})
+        write_json_atomic(course.graded_dir(student) / "results.json", {"score": score, "tests": []})
         (course.graded_dir(student) / "feedback.html").write_text(f"<html><body><h1>Your score: {score:g}</h1></body></html>")
     course.autograded.mkdir(exist_ok=True)
     write_json_atomic(course.manifest, manifest)
     return course
 
 
-def test_csv_and_nbgrader_gradebook_agree(tmp_path):
+def test_csv_and_nbgrader_gradebook_agree(tmp_path, monkeypatch):
     config = load_config()
     course = _fake_class(tmp_path / "course", config)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no venv on PATH: nbgrader still finds its `alembic`
     exported = export_grades(course, config, tmp_path / "out")
+    assert os.environ["PATH"] == "/usr/bin:/bin"  # and this process's PATH is left as it was
     with open(exported.csv, newline="") as handle:
         ours = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert set(ours) == {"ann", "ben", "cat"}
@@ -90,7 +93,7 @@ def test_handed_back_files_show_the_exported_score_after_the_late_penalty(tmp_pa
     assert page.index("final score 40 / 100") < page.index("Your score: 50")  # the banner opens the page
     assert "no late penalty" in (tmp_path / "out" / "ann" / "feedback.html").read_text()
     # the graded originals are untouched: a re-export with another policy starts from the raw score
-    assert json.loads((course.graded_dir("ben") / "results.json").read_text()) == {"score": 50.0}
+    assert json.loads((course.graded_dir("ben") / "results.json").read_text()) == {"score": 50.0, "tests": []}
 
 
 def test_students_without_a_grade_are_exported_as_missing_never_as_zero(tmp_path):
@@ -113,7 +116,7 @@ def test_students_without_a_grade_are_exported_as_missing_never_as_zero(tmp_path
                                    "max_score": config.max_score, "parts": {k: 0.0 for k in config.parts},
                                    "sha256": "", **digests(config)}
     course.graded_dir("eve").mkdir(parents=True)
-    write_json_atomic(course.graded_dir("eve") / "results.json", {"score": 0.0})
+    write_json_atomic(course.graded_dir("eve") / "results.json", {"score": 0.0, "tests": []})
     manifest["students"]["ghost"] = {**manifest["students"]["cat"]}  # a row with no submission folder
     write_json_atomic(course.manifest, manifest)
 

@@ -3,8 +3,11 @@ import json
 
 import pytest
 
-from autograder.contract import GRADED_NAMES, IMPORT_CELL_ID
-from autograder.extract import extract, is_file_unit, release_import_cell, strip_solution_markers
+from autograder.assignments.cnn_week1.contract import GRADED_NAMES, IMPORT_CELL_ID
+from autograder.engine.extract import is_file_unit, release_import_cell, strip_solution_markers
+from autograder.engine.config import KIT_ROOT
+from autograder.engine.notebook import cell_source, cells_by_grade_id, code_cells, grade_id
+from week1 import WEEK1, extract_week1 as extract
 
 
 def _cell(source, grade_id=None, cell_type="code"):
@@ -163,6 +166,17 @@ def test_cells_of_the_wrong_shape_are_skipped_and_explained(tmp_path):
     assert any("same_padding" in p and "missing" in p for p in submission.problems)
 
 
+
+def test_the_one_cell_reader_finds_the_first_cell_of_each_grade_id_and_never_raises():
+    markdown = _cell("# intro", "intro", cell_type="markdown")
+    first, second = _cell(["a = 1\n", 2, "b = 2\n"], "same_padding"), _cell("c = 3", "same_padding")
+    notebook = {"cells": [1, None, markdown, first, second, _cell("plain"), {"metadata": {"nbgrader": []}}]}
+    assert cells_by_grade_id(notebook) == {"same_padding": first}
+    assert cells_by_grade_id(notebook, code_only=False) == {"intro": markdown, "same_padding": first}
+    assert cell_source(first) == "a = 1\nb = 2\n" and cell_source({"source": None}) == "" and cell_source(7) == ""
+    assert grade_id(second) == "same_padding" and grade_id(_cell("x")) is None and grade_id("cell") is None
+    assert code_cells({"cells": "not a list"}) == [] and code_cells(None) == []
+
 def test_a_300_mb_file_is_refused_unread(tmp_path):
     path = tmp_path / "big.ipynb"
     with path.open("wb") as stream:  # sparse: takes no disk space
@@ -195,27 +209,27 @@ def test_a_fifo_is_not_read(tmp_path):
 # ----- the locked import cell is the release's, as nbgrader restores it --------------------------
 
 def test_release_has_an_import_cell():
-    assert "import torch" in release_import_cell()
+    assert "import torch" in release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell)
 
 
 def test_an_edited_import_cell_is_graded_as_released_and_reported(tmp_path):
     hostile = "import os\nos.system('curl evil')\nimport torch\n"
     submission = extract(_notebook(tmp_path, [_cell(hostile, IMPORT_CELL_ID)]))
     assert submission.cells[0].grade_id == IMPORT_CELL_ID
-    assert submission.cells[0].source == release_import_cell() and "os.system" not in submission.cells[0].source
+    assert submission.cells[0].source == release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell) and "os.system" not in submission.cells[0].source
     assert any("import cell was changed" in p for p in submission.problems)
 
 
 def test_whitespace_changes_to_the_import_cell_are_not_a_problem(tmp_path):
-    spaced = "\n\n" + "\n\n".join("  ".join(line.split()) for line in release_import_cell().splitlines()) + "\n  "
+    spaced = "\n\n" + "\n\n".join("  ".join(line.split()) for line in release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell).splitlines()) + "\n  "
     submission = extract(_notebook(tmp_path, [_cell(spaced, IMPORT_CELL_ID)]))
-    assert submission.cells[0].source == release_import_cell()
+    assert submission.cells[0].source == release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell)
     assert not any("import cell" in p for p in submission.problems)
 
 
 def test_a_deleted_import_cell_is_restored_and_the_source_notebook_keeps_its_own(tmp_path):
     submission = extract(_notebook(tmp_path, [_cell(SAME_PADDING, "same_padding")]))
-    assert submission.cells[0].source == release_import_cell()
+    assert submission.cells[0].source == release_import_cell(WEEK1.release_notebook(), WEEK1.import_cell)
     assert any("import cell was missing" in p for p in submission.problems)
     own = extract(_notebook(tmp_path, [_cell("import math\n", IMPORT_CELL_ID)]), locked_imports=False)
     assert own.cells[0].source == "import math\n"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from autograder.feedback_html import render_feedback
+from autograder.engine.feedback_html import render_feedback
 
 
 def _page(title: str) -> str:

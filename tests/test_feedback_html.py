@@ -21,14 +21,15 @@ from pathlib import Path
 import markupsafe
 import pytest
 
-from autograder.feedback_html import render_feedback, write_feedback
-from autograder.results import HIDDEN_FAILURE_TEXT
+from week1 import WEEK1
+from autograder.engine.feedback_html import render_feedback, write_feedback
+from autograder.engine.results import HIDDEN_FAILURE_TEXT
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "cnn_week1.py"
-GRADERS = REPO / "autograder" / "graders"
+GRADERS = WEEK1.graders_dir
 FAST_TRAINING = {"train_samples": "6000", "min_accuracy": "50.0"}  # the reference reaches ~77 %, no step ~10 %
 XSS_PRINT = "<script>alert('printed')</script>"
 XSS_RAISE = '<img src=x onerror="alert(1)">'
@@ -324,7 +325,7 @@ def test_hostile_feedback_data_gives_a_bounded_page_with_the_real_shape(tmp_path
     """Megabyte messages, lone surrogates (also as JSON escapes) and a thinned 3000×3000 map."""
     import torch
 
-    from autograder.attachments import json_safe
+    from autograder.engine.attachments import json_safe
 
     maps = json_safe({"feature_maps": {"input": torch.zeros(6, 6), "expected": torch.zeros(4, 4),
                                        "yours": torch.ones(3000, 3000), "title": "demo"}})

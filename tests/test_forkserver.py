@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
-from autograder.failures import HostFault, StudentFailure
-from autograder.grade import GraderError, grade
-from autograder.runtime import wire
-from autograder.runtime.confine import landlock_abi
+from autograder.engine import sandbox
+from autograder.engine.failures import HostFault, StudentFailure
+from autograder.engine.grade import GraderError, grade
+from autograder.engine.runtime import wire
+from autograder.engine.runtime.confine import landlock_abi
 from conftest import host_processes, wait_until
 
 RUNTIME_MODULES = ("reference_model", "tasks", "wire", "worker", "confine", "zygote")
@@ -206,7 +206,8 @@ def uid_server(sandbox_config, training_data):
         patch.setenv("CNN_KIT_NO_SANDBOX", "1")
         sandbox.bubblewrap_problem.cache_clear()
         try:
-            server = sandbox.ForkServer(sandbox_config.sandbox, training_data)
+            server = sandbox.ForkServer(sandbox_config.sandbox, training_data, sandbox_config.definition.worker_tasks,
+                                        sandbox_config.definition.forbidden)
         finally:
             sandbox.bubblewrap_problem.cache_clear()
     assert server.mode == "uid"

@@ -193,7 +193,7 @@ def test_a_dead_job_costs_one_submission_and_a_slow_one_is_stopped(tmp_path, env
     course = make_course(tmp_path / "course", {s: ("cnn_week1.py", cheap()) for s in ("ann", "ben", "cat")})
     run = start(config, "grade-all", "--course", str(course), "--jobs", "1", env=env)
     jobs = []
-    assert wait_until(lambda: jobs.extend(p for p in descendants(run.pid) if "autograder.job" in cmdline(p)) or jobs, 60)
+    assert wait_until(lambda: jobs.extend(p for p in descendants(run.pid) if "autograder.classwork.job" in cmdline(p)) or jobs, 60)
     time.sleep(1.0)  # ann's task has been sent: the job is importing or grading
     os.kill(jobs[0], signal.SIGKILL)
     out, err = run.communicate(timeout=600)
@@ -228,7 +228,7 @@ def test_sigterm_and_sighup_stop_everything_and_a_killed_driver_takes_its_jobs_a
         return sum("zygote" in cmdline(p) for p in snapshot) >= 1
 
     assert wait_until(workers_running, 120), "no fork-server started"
-    assert any("autograder.job" in cmdline(p) for p in snapshot)
+    assert any("autograder.classwork.job" in cmdline(p) for p in snapshot)
     run.send_signal(signum)
     out, err = run.communicate(timeout=60)
     assert wait_until(lambda: not alive(snapshot), 10), [cmdline(p) for p in alive(snapshot)]

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from autograder.config import Assignment
-from autograder.late import apply_late_policy
+from autograder.engine.config import AssignmentSettings as Assignment
+from autograder.classwork.late import apply_late_policy
 
 DUE = datetime(2026, 12, 11, 23, 59, tzinfo=timezone.utc)
 POLICY = Assignment(due=DUE.isoformat(), late_penalty_per_day=10.0, late_penalty_cap=50.0, late_after_days=7)

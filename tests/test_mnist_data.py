@@ -97,3 +97,15 @@ def test_recorded_checksums_agree_with_the_shared_sha256sums(shared_dir):
             digest, name = line.split()
             recorded[name.lstrip("*")] = digest
     assert recorded == mnist_data.SHA256
+
+
+def test_the_worker_normalises_with_the_loaders_statistics():
+    """The sandbox sees only the worker folder, so reference_model keeps a copy of MEAN and STD."""
+    import torch
+
+    from autograder.assignments.cnn_week1.worker.reference_model import MNIST_MEAN, MNIST_STD, normalise
+
+    assert (MNIST_MEAN, MNIST_STD) == (mnist_data.MEAN, mnist_data.STD)
+    images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    loaded = images.float().div_(255.0).unsqueeze(1).sub_(mnist_data.MEAN).div_(mnist_data.STD)  # as load_tensors
+    assert torch.equal(normalise(images), loaded)

@@ -1,17 +1,17 @@
 """Living beside nbgrader: its own commands, run on the course, leave the kit's files alone."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from autograder.config import load_config
-from autograder.export import write_nbgrader_gradebook
-from autograder.layout import Course, migrate_legacy_results
-from autograder.release import generate_release
-from autograder.results import write_json_atomic
+from autograder.engine.config import load_config
+from autograder.classwork.export import write_nbgrader_gradebook
+from autograder.classwork.layout import Course, migrate_legacy_results
+from autograder.packaging.release import generate_release
+from autograder.classwork.nbgrader_run import nbgrader_command, nbgrader_env
+from autograder.engine.results import write_json_atomic
+from week1 import WEEK1, week1_course
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ def course_copy(root: Path) -> Course:
     for name in ("source", "release"):
         shutil.copytree(REPO / name, root / name)
     shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    course = Course(root)
+    course = week1_course(root)
     course.submission_dir("alice").mkdir(parents=True)
     shutil.copy2(REPO / "release" / "cnn_week1" / "cnn_week1.ipynb", course.submission_dir("alice"))
     course.graded_dir("alice").mkdir(parents=True)
@@ -31,13 +31,11 @@ def course_copy(root: Path) -> Course:
 
 
 def nbgrader(course: Course, *args: str, override: bool = False) -> subprocess.CompletedProcess:
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
+    env = nbgrader_env()
     env.pop("CNN_KIT_NBGRADER_RELEASE", None)
     if override:  # the instructor's explicit, documented way past the guard
         env["CNN_KIT_NBGRADER_RELEASE"] = "1"
-    return subprocess.run([os.path.join(bin_dir, "nbgrader"), *args], cwd=course.root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(nbgrader_command(*args), cwd=course.root, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_nbgrader_autograde_force_keeps_the_kits_results(tmp_path):
@@ -60,12 +58,12 @@ def test_generate_assignment_is_refused_with_submissions_in_the_gradebook(tmp_pa
     assert done.returncode != 0 and "python -m autograder release" in done.stderr
     assert sorted(p.name for p in (course.root / "release" / "cnn_week1").iterdir()) == before
     # the kit's own release still runs nbgrader (into a scratch folder) in the same course
-    target = generate_release(course.root, tmp_path / "release")
+    target = generate_release(course.root, tmp_path / "release", WEEK1)
     assert (target / "cnn_week1.ipynb").is_file()
 
 
 def test_results_written_into_nbgraders_autograded_are_migrated_once(tmp_path):
-    course = Course(tmp_path / "course")
+    course = week1_course(tmp_path / "course")
     old = course.legacy_autograded / "bob" / "cnn_week1"
     old.mkdir(parents=True)
     (old / "results.json").write_text('{"score": 7}')

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.grade import grade
+from autograder.engine.grade import grade
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLIC_CHECKS = REPO / "release" / "cnn_week1" / "public_checks.py"  # what students get

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.contract import ASSIGNMENT, GRADED_NAMES
-from autograder.extract import SOLUTION_MARKERS
-from autograder.release import export_solutions, generate_release
+from week1 import WEEK1
+from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES
+from autograder.engine.extract import SOLUTION_MARKERS
+from autograder.engine.notebook import all_cells, cell_source, cells_by_grade_id
+from autograder.packaging.release import export_solutions, generate_release
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_NOTEBOOK = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -22,13 +24,8 @@ def files_under(folder: Path) -> dict[str, bytes]:
 
 
 def cells_by_id(notebook_path: Path) -> dict[str, dict]:
-    notebook = json.loads(notebook_path.read_text(encoding="utf-8"))
-    return {cell["metadata"]["nbgrader"]["grade_id"]: cell for cell in notebook["cells"]
-            if "nbgrader" in cell.get("metadata", {})}
-
-
-def source_text(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    """Every nbgrader cell of the notebook (markdown too), by grade_id."""
+    return cells_by_grade_id(json.loads(notebook_path.read_text(encoding="utf-8")), code_only=False)
 
 
 def solution_bodies(cell_source: str) -> list[str]:
@@ -44,7 +41,7 @@ def solution_bodies(cell_source: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory) -> Path:
-    return generate_release(REPO, tmp_path_factory.mktemp("release"))
+    return generate_release(REPO, tmp_path_factory.mktemp("release"), WEEK1)
 
 
 def test_committed_release_is_byte_identical_to_a_fresh_generation(regenerated):
@@ -61,11 +58,10 @@ def test_release_carries_no_solution_text(regenerated):
     assert "BEGIN SOLUTION" not in release_text and "END SOLUTION" not in release_text
     source_cells = cells_by_id(SOURCE_NOTEBOOK)
     # Text outside the solution regions (prose, docstrings, demos) may legitimately repeat a line.
-    all_cells = json.loads(SOURCE_NOTEBOOK.read_text(encoding="utf-8"))["cells"]
     outside = "\n".join(
-        line for cell in all_cells for line in source_text(cell).splitlines()
-        if line.strip() not in solution_bodies(source_text(cell)))
-    distinctive = [line for name in GRADED_NAMES for line in solution_bodies(source_text(source_cells[name]))
+        line for cell in all_cells(json.loads(SOURCE_NOTEBOOK.read_text(encoding="utf-8")))
+        for line in cell_source(cell).splitlines() if line.strip() not in solution_bodies(cell_source(cell)))
+    distinctive = [line for name in GRADED_NAMES for line in solution_bodies(cell_source(source_cells[name]))
                    if len(line) >= 12 and line not in outside]
     assert len(distinctive) > 40  # the check below must have something to look for
     for line in distinctive:
@@ -76,7 +72,7 @@ def test_every_graded_cell_is_a_stub_in_the_release(regenerated):
     release_cells = cells_by_id(regenerated / f"{ASSIGNMENT}.ipynb")
     for name in GRADED_NAMES:
         cell = release_cells[name]
-        assert "raise NotImplementedError" in source_text(cell), name
+        assert "raise NotImplementedError" in cell_source(cell), name
         assert cell["outputs"] == [] and cell["execution_count"] is None
         assert cell["metadata"]["nbgrader"]["solution"] is True
 
@@ -88,7 +84,7 @@ def test_release_keeps_the_locked_cells_locked(regenerated):
 
 
 def test_committed_solutions_equal_a_fresh_export(tmp_path):
-    fresh = export_solutions(SOURCE_NOTEBOOK, tmp_path / "solutions" / f"{ASSIGNMENT}.py")
+    fresh = export_solutions(WEEK1, tmp_path / "solutions" / f"{ASSIGNMENT}.py")
     assert fresh.read_bytes() == COMMITTED_SOLUTIONS.read_bytes(), f"solutions/ is stale: {REGENERATE}"
     assert (tmp_path / "solutions" / "__init__.py").is_file()
     assert fresh.read_text(encoding="utf-8").startswith(

@@ -19,8 +19,9 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from autograder.contract import ASSIGNMENT, GRADED_NAMES, PARTS
-from autograder.extract import SOLUTION_MARKERS
+from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES, PARTS
+from autograder.engine.extract import SOLUTION_MARKERS
+from autograder.engine.notebook import code_cells, grade_id
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "release" / ASSIGNMENT
@@ -39,17 +40,9 @@ MISTAKES = {  # appended to the solved notebook: a flipped kernel, and windows s
 }
 
 
-def grade_id(cell) -> str:
-    return cell.metadata.get("nbgrader", {}).get("grade_id") or ""  # "" for the quick_run switch cell
-
-
 def stream_lines(cell) -> list[str]:
     return "".join(output.get("text", "") for output in cell.outputs
                    if output.output_type == "stream").splitlines()
-
-
-def code_cells(notebook) -> list:
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
 def execute_in_copy(notebook, folder: Path, mnist_dir: Path):
@@ -175,7 +168,7 @@ def test_a_failing_check_names_the_mistake_and_draws_the_lesson_example(solved):
 
 
 def test_solved_release_has_nothing_left_to_do(solved):
-    lines = [line for cell in code_cells(solved) if not grade_id(cell).startswith("mistake_")
+    lines = [line for cell in code_cells(solved) if not (grade_id(cell) or "").startswith("mistake_")
              for line in stream_lines(cell)]
     assert not [line for line in lines if line.startswith(("⏳", "❌"))]
     training = next(cell for cell in solved.cells if grade_id(cell) == "train_mnist")

@@ -8,7 +8,8 @@ Each notebook runs in one real kernel with Jupyter's strict Run All semantics: a
 cell stops the run and fails the test. The only error Jupyter itself raises in a *student's* cell (a
 syntax error there) is the student's own cell, which nothing can guard; the run records it and goes on
 with the next cell, as a student does after "Run All Below". Mistakes are grouped three notebooks to a
-test run (they touch different functions), with quick-mode training, to keep the cost down.
+test run (they touch different functions), with quick-mode training, to keep the cost down. The mistakes
+are defined in tests/classic_mistakes.py (bench/mistakes.py grades the same ones).
 """
 from __future__ import annotations
 
@@ -22,104 +23,21 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from autograder.contract import ASSIGNMENT, GRADED_NAMES, PARTS
-from autograder.extract import SOLUTION_MARKERS
+from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES, PARTS
+from autograder.engine.extract import SOLUTION_MARKERS
+from autograder.engine.notebook import grade_id
+from classic_mistakes import MISTAKES, apply_mistakes
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASE = REPO / "release" / ASSIGNMENT
 SOURCE_NOTEBOOK = REPO / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
-_CONV_LOOP = '''
-    image = F.pad(image, (padding, padding, padding, padding))
-    kh, kw = kernel.shape
-    rows = (image.shape[0] - kh) // stride + 1
-    cols = (image.shape[1] - kw) // stride + 1
-    out = torch.zeros(rows, cols)
-    for i in range(rows):
-        for j in range(cols):
-            out[i, j] = (image[i * stride:i * stride + kh, j * stride:j * stride + kw] * kernel).sum()
-    return out
-'''
-MISTAKES = {  # mistake -> (the answer cell it replaces, that cell's new source)
-    "flipped kernel": ("conv2d_single", "def conv2d_single(image, kernel, stride=1, padding=0):\n"
-                                        "    kernel = kernel.flip(0, 1)" + _CONV_LOOP),
-    "missing +1 in the output size": ("conv_output_size", "def conv_output_size(n, f, padding=0, stride=1):\n"
-                                                          "    return (n + 2 * padding - f) // stride\n"),
-    "pooling without stride": ("max_pool2d", """def max_pool2d(x, size=2, stride=2):
-    rows, cols = x.shape[-2] - size + 1, x.shape[-1] - size + 1
-    out = torch.zeros(*x.shape[:-2], rows, cols)
-    for i in range(rows):
-        for j in range(cols):
-            out[..., i, j] = x[..., i:i + size, j:j + size].amax(dim=(-2, -1))
-    return out
-"""),
-    "no zero_grad": ("train_one_epoch", """def train_one_epoch(model, loader, criterion, optimizer, device="cpu"):
-    model.train()
-    total, correct, seen = 0.0, 0, 0
-    for images, labels in loader:
-        logits = model(images)
-        loss = criterion(logits, labels)
-        loss.backward()
-        optimizer.step()
-        total += loss.item()
-        correct += (logits.argmax(1) == labels).sum().item()
-        seen += len(labels)
-    return total / len(loader), 100.0 * correct / seen
-"""),
-    "evaluate without eval or no_grad": ("evaluate", """def evaluate(model, loader, device="cpu"):
-    correct, seen = 0, 0
-    for images, labels in loader:
-        correct += (model(images).argmax(1) == labels).sum().item()
-        seen += len(labels)
-    return 100.0 * correct / seen
-"""),
-    "one-sided padding": ("zero_pad", """def zero_pad(x, pad):
-    if pad < 0:
-        raise ValueError("negative pad")
-    out = torch.zeros(*x.shape[:-2], x.shape[-2] + pad, x.shape[-1] + pad, dtype=x.dtype)
-    out[..., :x.shape[-2], :x.shape[-1]] = x
-    return out
-"""),
-    "wrong fc1 in_features": ("SimpleCNN", """class SimpleCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.pool1 = nn.Conv2d(1, 6, 5, padding=2), nn.MaxPool2d(2, 2)
-        self.conv2, self.pool2 = nn.Conv2d(6, 16, 5), nn.MaxPool2d(2, 2)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(16 * 4 * 4, 120), nn.Linear(120, 84), nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool1(F.relu(self.conv1(x)))
-        x = self.pool2(F.relu(self.conv2(x)))
-        x = F.relu(self.fc1(x.flatten(1)))
-        return self.fc3(F.relu(self.fc2(x)))
-"""),
-    "a stub left": ("feature_maps", None),  # the release's own stub, untouched
-    "a raising conv2d_single": ("conv2d_single", """def conv2d_single(image, kernel, stride=1, padding=0):
-    kh, kw = kernel.shape
-    out = torch.zeros(image.shape[0] - kh + 1, image.shape[1] - kw + 1)
-    for i in range(image.shape[0]):
-        for j in range(image.shape[1]):
-            out[i, j] = (image[i:i + kh, j:j + kw] * kernel).sum()
-    return out
-"""),
-    "a syntax error in one cell": ("avg_pool2d", "def avg_pool2d(x, size=2, stride=2)\n    return x\n"),
-    "a ReLU module the model does not have": ("feature_maps", """def feature_maps(model, image):
-    with torch.no_grad():
-        conv1 = model.relu(model.conv1(image))
-        pool1 = model.pool1(conv1)
-        return {"conv1": conv1, "pool1": pool1, "conv2": model.relu(model.conv2(pool1))}
-"""),
-}
 NOTEBOOKS = {  # mistakes in different functions, one kernel per notebook
     "wrong values": ("flipped kernel", "missing +1 in the output size", "pooling without stride",
                      "no zero_grad", "evaluate without eval or no_grad"),
     "wrong shapes": ("one-sided padding", "wrong fc1 in_features", "a stub left"),
     "raising": ("a raising conv2d_single", "a syntax error in one cell", "a ReLU module the model does not have"),
 }
-
-
-def grade_id(cell) -> str:
-    return cell.metadata.get("nbgrader", {}).get("grade_id") or ""
 
 
 def is_answer_cell(cell) -> bool:
@@ -163,13 +81,7 @@ def mistaken(request, tmp_path_factory, mnist_dir):
     answers = {grade_id(cell): "\n".join(line for line in cell.source.splitlines()
                                          if not SOLUTION_MARKERS.match(line))
                for cell in nbformat.read(SOURCE_NOTEBOOK, as_version=4).cells if grade_id(cell) in GRADED_NAMES}
-    wrong = {MISTAKES[name][0]: MISTAKES[name][1] for name in mistakes}
-    assert len(wrong) == len(mistakes)  # one mistake per function
-    for cell in notebook.cells:
-        if grade_id(cell) in GRADED_NAMES:
-            source = wrong.get(grade_id(cell), answers[grade_id(cell)])
-            if source is not None:
-                cell.source = source
+    apply_mistakes(notebook, mistakes, answers)
     raised = run_all(notebook, folder, mnist_dir)
     return mistakes, notebook, raised, folder
 
@@ -198,7 +110,7 @@ def test_each_mistake_is_named_in_its_check_cell(mistaken):
     mistakes, notebook, _, _ = mistaken
     verdicts = {}
     for cell in notebook.cells:
-        if grade_id(cell).startswith("check_"):
+        if (grade_id(cell) or "").startswith("check_"):
             for line in stream_lines(cell):
                 if line.startswith(("✅", "❌", "⏳")):
                     verdicts[line.split()[1].rstrip(":")] = line

@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 
 import solutions.cnn_week1 as solution
-from autograder import replay
-from autograder.config import Training
-from autograder.runtime import wire
+from autograder.assignments.cnn_week1 import replay
+from autograder.assignments.cnn_week1.settings import Training
+from autograder.engine.runtime import wire
 
-RUNTIME = Path(replay.__file__).parent / "runtime"
+RUNTIME = Path(replay.__file__).parent / "worker"  # tasks.py, reference_model.py: imported flat, as in the sandbox
 BUDGET = Training(train_samples=1600, batch_size=64)  # 25 full batches
 ODD_BUDGET = Training(train_samples=1000, batch_size=64)  # 16 batches, the last one of 40 images
 
@@ -168,8 +168,8 @@ def test_weights_trained_on_another_seed_are_refused(tasks, training_data, key, 
 # ----- a separate process, as the sandbox runs it ------------------------------------------------
 
 WORKER_SCRIPT = """
-import sys, types
-sys.path.insert(0, sys.argv[1])
+import os, sys, types
+sys.path[:0] = sys.argv[1].split(os.pathsep)  # the assignment's worker tasks and the engine's runtime (wire)
 import torch
 torch.set_num_threads(int(sys.argv[3]))
 import tasks, wire
@@ -188,7 +188,8 @@ def test_a_worker_process_matches_the_threaded_replay(threads, training_data, ke
     run = replay.draw(BUDGET, index=5, key=key)
     expected = replay.Replay(BUDGET, run, training_data, threads, folder=tmp_path)  # runs while the worker trains
     worker_threads = 3 - threads
-    done = subprocess.run([sys.executable, "-c", WORKER_SCRIPT, str(RUNTIME), str(training_data["train-images.npy"].parent),
+    folders = os.pathsep.join([str(RUNTIME), str(Path(wire.__file__).parent)])
+    done = subprocess.run([sys.executable, "-c", WORKER_SCRIPT, folders, str(training_data["train-images.npy"].parent),
                            str(worker_threads), str(Path(solution.__file__).parents[1])],
                           input=wire.encode(run.payload(BUDGET, threads)), capture_output=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": str(worker_threads)})

@@ -3,12 +3,13 @@ import json
 
 import pytest
 
-from autograder.plugin import split_points
-from autograder.report import summary
-from autograder.results import (FEEDBACK_MAX_BYTES, HIDDEN_FAILURE_TEXT, MAX_PROBLEMS, RESULTS_MAX_BYTES,
+from autograder.engine.files import write_atomic
+from autograder.engine.plugin import split_points
+from autograder.engine.report import summary
+from autograder.engine.results import (FEEDBACK_MAX_BYTES, HIDDEN_FAILURE_TEXT, MAX_PROBLEMS, RESULTS_MAX_BYTES,
                                 NotMergeable, SubmissionResult, TestResult, listed_problems, load_result, merge_part,
                                 read_results, write_json_atomic, write_result)
-from autograder.textsafe import clip, for_terminal, scrub
+from autograder.engine.textsafe import clip, for_terminal, scrub
 
 
 @pytest.mark.parametrize("points, weights", [(10, [1, 1, 1]), (30, [1, 1, 1, 1, 2, 4, 1, 4, 1]),
@@ -114,6 +115,22 @@ def test_atomic_write_leaves_only_the_finished_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
 
 
+
+def test_one_atomic_writer_takes_bytes_text_or_a_stream_writer_and_sets_the_mode(tmp_path):
+    import stat
+
+    import numpy as np
+
+    path = tmp_path / "out"
+    assert write_atomic(path, b"bytes") == path and path.read_bytes() == b"bytes"
+    write_atomic(path, "text \ud800")
+    assert path.read_text(encoding="utf-8") == "text ?"
+    write_atomic(path, lambda stream: np.save(stream, np.arange(3)), mode=0o600)
+    assert np.load(path).tolist() == [0, 1, 2] and stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(RuntimeError):  # a writer that fails leaves the old file, and no temporary
+        write_atomic(path, lambda stream: (stream.write(b"half"), (_ for _ in ()).throw(RuntimeError())))
+    assert np.load(path).tolist() == [0, 1, 2] and [p.name for p in tmp_path.iterdir()] == ["out"]
+
 # ----- whatever a submission does, the outputs stay bounded, valid and inert --------------------
 
 ESCAPES = "\x1b[2J\x1b[31mred\x1b]0;owned title\x07\x1b]8;;http://x\x1b\\link\u202e\x9b1m\x07\x08"
@@ -123,7 +140,7 @@ HUGE_TYPE = "E" * 4_000_000
 def _hostile_result(tests=60, problems=100_000, with_figures=3):
     import torch
 
-    from autograder.attachments import json_safe
+    from autograder.engine.attachments import json_safe
 
     attachments = json_safe({"feature_maps": {"input": torch.zeros(28, 28), "expected": torch.zeros(28, 28),
                                               "yours": torch.full((3000, 3000), 1.5), "title": "demo"},
@@ -157,7 +174,7 @@ def test_hostile_strings_and_huge_maps_keep_the_json_files_small_and_valid(tmp_p
 def test_too_many_big_attachments_are_dropped_not_written(tmp_path):
     import torch
 
-    from autograder.attachments import json_safe
+    from autograder.engine.attachments import json_safe
 
     big = json_safe({"maps": torch.rand(16, 64, 64)})  # within the per-array limit, but ~1 MB of JSON
     tests = [TestResult(name=f"t{i}", part="p", max_score=1, passed=False, attachments=big) for i in range(5)]
@@ -203,7 +220,7 @@ def test_attachments_are_cut_to_figure_size_with_their_shape_kept():
     import numpy as np
     import torch
 
-    from autograder.attachments import json_safe
+    from autograder.engine.attachments import json_safe
 
     data = json_safe({"small": torch.ones(28, 28), "wide": np.zeros((2, 40, 5000)), "many": torch.zeros(100, 3, 3),
                       "nested": [[1.0] * 500] * 500, "nan": torch.tensor([float("nan"), 1.0]), "deep": [[[[[[[[[[1]]]]]]]]]]})

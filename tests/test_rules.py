@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from autograder.contract import MANUAL_FUNCTIONS
-from autograder.rules import manual_rule_violations
+from autograder.assignments.cnn_week1.contract import MANUAL_FUNCTIONS
+from autograder.engine.extract import module_cells
+from autograder.engine.rules import manual_rule_violations
+from week1 import WEEK1
+
+
+def manual_rule_violations_week1(source, **kwargs):
+    return manual_rule_violations(source, WEEK1.forbidden, **kwargs)
 
 SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "cnn_week1.py"
 
@@ -230,19 +236,19 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", HONEST)
 def test_honest_code_passes(name):
-    assert manual_rule_violations(code(HONEST[name]), no_pad=name.startswith("new_zeros")) == []
+    assert manual_rule_violations_week1(code(HONEST[name]), no_pad=name.startswith("new_zeros")) == []
 
 
 def test_honest_zero_pad_passes_with_no_pad():
-    assert manual_rule_violations(code(HONEST["new_zeros and slice assignment"]), no_pad=True) == []
-    assert manual_rule_violations(code(HONEST["__name__ guard, error message with type name, walrus"]),
+    assert manual_rule_violations_week1(code(HONEST["new_zeros and slice assignment"]), no_pad=True) == []
+    assert manual_rule_violations_week1(code(HONEST["__name__ guard, error message with type name, walrus"]),
                                   no_pad=True) == []
 
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_code_is_named(name):
     source, no_pad, words = HOSTILE[name]
-    problems = manual_rule_violations(code(source), no_pad=no_pad)
+    problems = manual_rule_violations_week1(code(source), no_pad=no_pad)
     assert problems, f"{name} passed the check"
     assert any(words in problem for problem in problems), problems
     assert all(re.search(r"\(line \d+\)$", problem) for problem in problems)
@@ -250,40 +256,35 @@ def test_hostile_code_is_named(name):
 
 def test_pad_is_refused_only_for_zero_pad():
     source = code("def conv2d_single(x, k, stride=1, padding=0):\n    return F.pad(x, (padding,) * 4)")
-    assert manual_rule_violations(source, no_pad=False) == []
-    assert manual_rule_violations(source, no_pad=True)
+    assert manual_rule_violations_week1(source, no_pad=False) == []
+    assert manual_rule_violations_week1(source, no_pad=True)
 
 
 def test_the_line_is_the_offending_one():
-    problems = manual_rule_violations("import torch\n\n\nimport os\n", no_pad=False)
+    problems = manual_rule_violations_week1("import torch\n\n\nimport os\n", no_pad=False)
     assert problems == [problems[0]] and problems[0].endswith("(line 4)")
 
 
 def test_unparseable_source_is_left_to_the_worker():
-    assert manual_rule_violations("def broken(:\n", no_pad=False) == []
+    assert manual_rule_violations_week1("def broken(:\n", no_pad=False) == []
 
 
 def test_names_defined_in_other_cells_can_be_passed_in():
     source = "def conv2d_single(image, kernel, stride=1, padding=0):\n    return Engine().conv(image, kernel)\n"
-    assert manual_rule_violations(source, no_pad=False)
-    assert manual_rule_violations(source, no_pad=False, known={"conv"}) == []
-
-
-def _cells(path: Path) -> dict[str, str]:
-    parts = re.split(r"^# --- cell (\w+) ---\n", path.read_text(), flags=re.MULTILINE)
-    return dict(zip(parts[1::2], parts[2::2]))
+    assert manual_rule_violations_week1(source, no_pad=False)
+    assert manual_rule_violations_week1(source, no_pad=False, known={"conv"}) == []
 
 
 @pytest.mark.parametrize("name", MANUAL_FUNCTIONS)
 def test_reference_solution_passes(name):
-    cells = _cells(SOLUTION)
-    assert manual_rule_violations(cells[name], no_pad=name == "zero_pad") == []
-    assert manual_rule_violations(cells["imports"], no_pad=name == "zero_pad") == []
+    cells = module_cells(SOLUTION.read_text())
+    assert manual_rule_violations_week1(cells[name], no_pad=name == "zero_pad") == []
+    assert manual_rule_violations_week1(cells["imports"], no_pad=name == "zero_pad") == []
 
 
 def test_an_import_nothing_reads_is_inert_when_the_session_says_what_is_read():
     top_of_a_py = "import os\nimport matplotlib.pyplot as plt\nimport torch\nfrom scipy.signal import correlate2d\n"
-    assert len(manual_rule_violations(top_of_a_py, no_pad=False)) == 3
-    assert manual_rule_violations(top_of_a_py, no_pad=False, used={"torch", "range"}) == []
-    problems = manual_rule_violations(top_of_a_py, no_pad=False, used={"torch", "os", "correlate2d"})
+    assert len(manual_rule_violations_week1(top_of_a_py, no_pad=False)) == 3
+    assert manual_rule_violations_week1(top_of_a_py, no_pad=False, used={"torch", "range"}) == []
+    problems = manual_rule_violations_week1(top_of_a_py, no_pad=False, used={"torch", "os", "correlate2d"})
     assert len(problems) == 2 and "`import os`" in problems[0] and "correlate2d" in problems[1]

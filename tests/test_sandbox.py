@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
-from autograder.config import load_config
-from autograder.failures import StudentFailure
-from autograder.grade import grade
-from autograder.session import WorkerSession
+from autograder.engine import sandbox
+from autograder.engine.config import load_config
+from autograder.engine.failures import StudentFailure
+from autograder.engine.grade import grade
+from autograder.engine.session import WorkerSession
 from conftest import host_processes, wait_until
 
 KIT_ROOT = Path(__file__).resolve().parents[1]
@@ -166,9 +166,10 @@ def test_grader_files_solutions_and_output_are_out_of_reach(bwrap, run, tmp_path
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     (out_dir / "results.json").write_text("{}")
-    hidden = [KIT_ROOT / "autograder" / "graders", KIT_ROOT / "autograder" / "graders" / "conftest.py",
+    graders = KIT_ROOT / "autograder" / "assignments" / "cnn_week1" / "graders"
+    hidden = [graders, graders / "conftest.py", graders.parent / "worker" / "tasks.py",
               KIT_ROOT / "solutions", KIT_ROOT / "solutions" / "cnn_week1.py", KIT_ROOT / "grading.toml",
-              KIT_ROOT / "autograder" / "grade.py", KIT_ROOT / "source", KIT_ROOT / ".git",
+              KIT_ROOT / "autograder" / "engine" / "grade.py", KIT_ROOT / "source", KIT_ROOT / ".git",
               out_dir, out_dir / "results.json", KIT_ROOT.parent / "shared", Path.home() / ".cache" / "cnn-week1-kit"]
     for path in hidden:
         assert path.exists(), f"{path} should exist on the host for this test to mean something"

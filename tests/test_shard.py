@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from autograder.results import write_json_atomic
-from autograder.shard import ShardError, merge_manifests, parse_shard, shard_of
+from autograder.engine.results import write_json_atomic
+from autograder.classwork.shard import ShardError, merge_manifests, parse_shard, shard_of
 
 KEYS = {"config_sha256": "c1", "graders_sha256": "g1"}
 

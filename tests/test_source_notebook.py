@@ -12,15 +12,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder.contract import GRADED_NAMES, IMPORT_CELL_ID, PARTS
+from autograder.assignments.cnn_week1.contract import GRADED_NAMES, IMPORT_CELL_ID, PARTS
+from autograder.engine.notebook import grade_id
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "source" / "cnn_week1" / "cnn_week1.ipynb"
 FIGURE_CELLS = ("demo_edges", "demo_output_size", "demo_pytorch_conv", "demo_pooling", "plot_training",
                 "demo_filters", "demo_filter_outputs", "demo_feature_maps")
-
-
-def grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
 def is_quick_switch(cell) -> bool:

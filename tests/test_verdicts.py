@@ -16,17 +16,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder import replay
-from autograder.checks import as_tensor, describe_type
-from autograder.config import load_config
-from autograder.data_cache import mnist_module, training_arrays
-from autograder.failures import GradingFailure
-from autograder.graders import test_output_size as output_size
-from autograder.graders import test_simple_cnn as simple_cnn
-from autograder.graders import test_training_loop as training
-from autograder.runtime import wire
+from autograder.assignments.cnn_week1 import replay
+from autograder.engine.checks import as_tensor, describe_type
+from autograder.engine.config import load_config
+from autograder.assignments.cnn_week1.data import mnist_module, training_arrays
+from autograder.assignments.cnn_week1.settings import mnist_directory
+from autograder.engine.failures import GradingFailure
+from autograder.assignments.cnn_week1.graders import test_output_size as output_size
+from autograder.assignments.cnn_week1.graders import test_simple_cnn as simple_cnn
+from autograder.assignments.cnn_week1.graders import test_training_loop as training
+from autograder.engine.runtime import wire
 
-RUNTIME = Path(replay.__file__).parent / "runtime"
+RUNTIME = Path(replay.__file__).parent / "worker"  # tasks.py, reference_model.py: imported flat, as in the sandbox
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +213,7 @@ def test_a_dtype_torch_cannot_rebuild_arrives_as_an_opaque_value():
 
 # ----- the training loop's probes and the accuracy gate ------------------------------------------
 
-SOLUTION = Path(replay.__file__).parents[1] / "solutions" / "cnn_week1.py"
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "cnn_week1.py"
 
 
 def test_the_reference_loop_passes_every_probe(tasks):
@@ -229,9 +230,8 @@ def small_gate(monkeypatch, tmp_path, mnist_dir):
     monkeypatch.setenv("CNN_KIT_CACHE", str(tmp_path))
     monkeypatch.setenv("CNN_MNIST_DIR", str(mnist_dir))
     config = load_config()
-    config = dataclasses.replace(config, training=dataclasses.replace(
-        config.training, train_samples=3200, min_accuracy=20.0))  # above chance at this budget
-    test_set = mnist_module().load_tensors("test", config.mnist_directory())
+    config = config.with_section("training", train_samples=3200, min_accuracy=20.0)  # above chance at this budget
+    test_set = mnist_module().load_tensors("test", mnist_directory(config))
     return config, test_set
 
 

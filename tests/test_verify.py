@@ -10,14 +10,15 @@ from dataclasses import asdict
 
 import pytest
 
-from autograder import replay
-from autograder.config import grading_digest, load_config
-from autograder.data_cache import mnist_module, training_arrays
-from autograder.grade import grade
-from autograder.provenance import graders_digest, sha256_of
-from autograder.runtime.reference_model import ReferenceCNN, accuracy_percent
-from autograder.sandbox import ForkServer
-from autograder.verify import verify
+from autograder.assignments.cnn_week1 import replay
+from autograder.engine.config import grading_digest, load_config
+from autograder.assignments.cnn_week1.data import mnist_module, training_arrays
+from autograder.assignments.cnn_week1.settings import mnist_directory
+from autograder.engine.grade import fork_server, grade
+from autograder.engine.provenance import graders_digest, sha256_of
+from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, accuracy_percent
+from autograder.engine.sandbox import ForkServer
+from autograder.engine.verify import verify
 
 from conftest import REPO_ROOT
 
@@ -34,7 +35,7 @@ def config(mnist_dir):
 @pytest.fixture(scope="module")
 def server(config):
     """One warm fork-server for every grade of this module (one torch import in the sandbox)."""
-    with ForkServer(config.sandbox, training_arrays(config)) as server:
+    with fork_server(config) as server:
         yield server
 
 
@@ -64,7 +65,7 @@ def test_three_grades_of_the_reference_agree_to_the_cent(tmp_path, config, serve
     recorded = verification.recorded["provenance"]
     assert recorded == json.loads((tmp_path / "out" / "feedback.json").read_text())["provenance"]
     assert recorded["submission_sha256"] == sha256_of(REFERENCE)
-    assert recorded["config_sha256"] == grading_digest(config) and recorded["graders_sha256"] == graders_digest()
+    assert recorded["config_sha256"] == grading_digest(config) and recorded["graders_sha256"] == graders_digest(config.definition.graders_dir)
     assert recorded["grading_toml_sha256"] == sha256_of(REPO_ROOT / "grading.toml")
     assert recorded["kit_version"].startswith(recorded["kit_release"])
     assert recorded["sandbox_mode"] == server.mode and recorded["protections"] == asdict(server.protections)
@@ -81,7 +82,7 @@ def test_the_contract_loop_passes_the_gate_on_every_pool_seed(config):
     """The reference reproduces the contract loop bit for bit (test_replay), so it passes the gate
     on every seed of this machine's pool only if the loop itself reaches min_accuracy on each."""
     budget, threads = config.training, config.sandbox.threads()
-    images, labels = mnist_module().load_tensors("test", config.mnist_directory())
+    images, labels = mnist_module().load_tensors("test", mnist_directory(config))
     reached = {}
     for index in range(replay.POOL_SIZE):
         run = replay.draw(budget, index)

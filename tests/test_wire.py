@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.runtime import wire
+from autograder.engine.runtime import wire
 
 
 def test_round_trip_of_plain_data_and_tensors():

@@ -18,8 +18,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tomllib
+import re
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomli if installed, else the one setting is read by hand
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        tomllib = None
 
 import numpy as np
 
@@ -49,11 +57,28 @@ def configured_dir(directory: str | os.PathLike | None = None) -> Path | None:
         return Path(os.environ[ENV_VAR]).expanduser().resolve()
     config = _find_grading_toml(Path.cwd())
     if config is not None:
-        with open(config, "rb") as handle:
-            setting = tomllib.load(handle).get("data", {}).get("mnist_dir", "")
+        setting = _mnist_dir_setting(config)
         if setting:
             return (config.parent / Path(setting).expanduser()).resolve()
     return None
+
+
+def _mnist_dir_setting(config: Path) -> str:
+    """``mnist_dir`` of the ``[data]`` table of ``config`` ("" if unset)."""
+    if tomllib is not None:
+        with open(config, "rb") as handle:
+            return tomllib.load(handle).get("data", {}).get("mnist_dir", "")
+    # no TOML parser (Python 3.10 without tomli): the one line, a basic or literal string
+    table = ""
+    for line in config.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            table = line.split("]")[0].strip("[ \t")
+        elif table == "data":
+            found = re.fullmatch(r"""mnist_dir\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(?:#.*)?""", line)
+            if found:
+                return found[1] if found[1] is not None else found[2]
+    return ""
 
 
 def _find_grading_toml(start: Path) -> Path | None:

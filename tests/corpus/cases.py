@@ -19,6 +19,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.engine.notebook import all_cells, cell_source, code_cells
+from autograder.engine.notebook import grade_id as cell_grade_id
+
 HERE = Path(__file__).resolve().parent
 # The reference solution, generated from the source notebook (its single source of truth).
 REFERENCE = HERE.parents[1] / "solutions" / "cnn_week1.py"
@@ -178,7 +181,7 @@ READ_GRADER = """
     import glob
     found = []
     candidates = [path for path in _all_files() if "/graders/" in path or path.endswith(("cnn_week1.py", "grading.toml"))]
-    for pattern in ("__KIT__/autograder/graders/*.py", "__KIT__/solutions/*.py", "__KIT__/grading.toml",
+    for pattern in ("__KIT__/autograder/assignments/*/graders/*.py", "__KIT__/solutions/*.py", "__KIT__/grading.toml",
                     "/opt/grader-runtime/../graders/*.py", "/opt/graders/*.py"):
         candidates += glob.glob(pattern)
     for path in candidates:
@@ -366,7 +369,7 @@ def train_one_epoch(model, loader, criterion, optimizer, device="cpu"):
 KIT_MODEL_IMPORTED = """
 import glob, importlib, sys
 SimpleCNN = None
-for name in ("reference_model", "autograder.runtime.reference_model", "runtime.reference_model", "tasks"):
+for name in ("reference_model", "autograder.assignments.cnn_week1.worker.reference_model", "runtime.reference_model", "tasks"):
     try:
         module = importlib.import_module(name)
         SimpleCNN = getattr(module, "ReferenceCNN")
@@ -808,11 +811,11 @@ def pretrained_weights() -> str:
     import torch
     import torch.nn.functional as F
 
-    from autograder.config import load_config
-    from autograder.data_cache import training_arrays
-    from autograder.runtime.reference_model import ReferenceCNN, normalise
+    from autograder.engine.config import load_config
+    from autograder.assignments.cnn_week1.data import training_arrays
+    from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, normalise
 
-    from autograder.data_cache import cache_root
+    from autograder.assignments.cnn_week1.data import cache_root
 
     cached = cache_root() / "corpus-pretrained-v1.b64"  # a minute of training, done once per machine
     if cached.is_file():
@@ -859,14 +862,13 @@ def notebook_text(case: Case, source_notebook: Path, marker: str = "1", kit: str
         cut = text.index('"cell_type": "code"', len(text) // 2)
         return text[:cut] + text[cut + 40:]  # a chunk deleted in the middle, as an editor accident would
     notebook = json.loads(text)
-    cells = [cell for cell in notebook["cells"]
-             if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
+    cells = [cell for cell in all_cells(notebook) if cell_grade_id(cell) == grade_id]
     if len(cells) != 1:
         raise ValueError(f"{case.name}: the notebook has {len(cells)} cells with grade_id {grade_id!r}")
     if kind == "deleted_cell":
         notebook["cells"].remove(cells[0])
     elif kind == "syntax_error":
-        source = "".join(cells[0]["source"])
+        source = cell_source(cells[0])
         cells[0]["source"] = source.replace("return framed", "return framed)", 1)
         assert cells[0]["source"] != source, "the zero_pad cell changed: update the syntax_error case"
     else:
@@ -877,17 +879,16 @@ def notebook_text(case: Case, source_notebook: Path, marker: str = "1", kit: str
 def _edited_notebook(case: Case, notebook: dict) -> str:
     """Cells replaced by ``case.cells`` ("{cell}" stands for the old source), then the case's edits."""
     by_id = {}
-    for cell in notebook["cells"]:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell["cell_type"] == "code" and grade_id:
-            by_id.setdefault(grade_id, []).append(cell)
+    for cell in code_cells(notebook):
+        if cell_grade_id(cell):
+            by_id.setdefault(cell_grade_id(cell), []).append(cell)
     for grade_id, source in case.cells:
         if len(by_id.get(grade_id, [])) != 1:
             raise ValueError(f"{case.name}: the notebook has no single cell with grade_id {grade_id!r}")
         cell = by_id[grade_id][0]
-        cell["source"] = source.replace("{cell}", "".join(cell["source"]))
-    code_cells = [cell for cells in by_id.values() for cell in cells]
-    texts = _edited(case, ["".join(cell["source"]) for cell in code_cells])
-    for cell, text in zip(code_cells, texts):
+        cell["source"] = source.replace("{cell}", cell_source(cell))
+    graded = [cell for cells in by_id.values() for cell in cells]
+    texts = _edited(case, [cell_source(cell) for cell in graded])
+    for cell, text in zip(graded, texts):
         cell["source"] = text
     return json.dumps(notebook, indent=1)

@@ -1,0 +1,135 @@
+"""Part output_size: conv_output_size, same_padding and zero_pad."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograder.engine.checks import (call_text, describe_type, expect_int, expect_manual, expect_raises, expect_tensor,
+                               size_text)
+from autograder.engine.failures import GradingFailure
+
+pytestmark = pytest.mark.part("output_size")
+
+# (n, f, padding, stride) -> floor((n + 2p - f) / s) + 1, with non-dividing cases where floor matters.
+SIZE_TABLE = [(32, 5, 0, 1, 28), (28, 5, 2, 1, 28), (6, 3, 0, 1, 4), (8, 3, 1, 2, 4), (7, 3, 0, 2, 3),
+              (9, 2, 0, 2, 4), (10, 4, 0, 3, 3), (11, 3, 1, 3, 4), (227, 11, 0, 4, 55), (224, 7, 3, 2, 112),
+              (5, 5, 0, 1, 1), (1, 1, 0, 1, 1), (4, 6, 1, 1, 1), (14, 2, 0, 2, 7), (13, 3, 2, 4, 4),
+              (10, 1, 0, 1, 10), (6, 3, 1, 5, 2)]
+
+
+@pytest.mark.weight(2)
+def test_conv_output_size_table(student):
+    """conv_output_size follows (n + 2p - f) // s + 1 on a table of sizes and returns an int"""
+    value = student.call("conv_output_size", 32, 5)
+    expect_int(value, 28, call_text("conv_output_size", (32, 5)) + " (default padding 0 and stride 1)")
+    for n, f, padding, stride, expected in SIZE_TABLE:
+        kwargs = {"padding": padding, "stride": stride}
+        value = student.call("conv_output_size", n, f, **kwargs)
+        what = call_text("conv_output_size", (n, f), kwargs)
+        if isinstance(value, (int, float)) and value != expected and value == round((n + 2 * padding - f) / stride) + 1:
+            what += " (the contract rounds down: use `//`)"
+        expect_int(value, expected, what)
+
+
+def size_grid() -> list[tuple[int, int, int, int]]:
+    """(n, f, padding, stride) for n 1, 4, 7, stride -1 to 3, padding -1 to 2 and f from -1 to n + 2p + 1."""
+    return [(n, f, padding, stride) for n in (1, 4, 7) for stride in range(-1, 4) for padding in range(-1, 3)
+            for f in range(-1, n + 2 * max(padding, 0) + 2)]
+
+
+def contract_size(n: int, f: int, padding: int, stride: int) -> int | None:
+    """The contract's output size, or None where it asks for a ValueError."""
+    if f < 1 or stride < 1 or padding < 0 or (n + 2 * padding - f) // stride + 1 < 1:
+        return None
+    return (n + 2 * padding - f) // stride + 1
+
+
+@pytest.mark.weight(1)
+def test_conv_output_size_errors(student):
+    """conv_output_size raises ValueError exactly for a kernel below 1, a stride below 1, a negative padding or an empty output, for strides 1 to 3 too"""
+    grid = size_grid()
+    results = student.task("call_table", {"name": "conv_output_size",
+                                          "calls": [[[n, f], {"padding": p, "stride": s}] for n, f, p, s in grid]},
+                           needs=("conv_output_size",))
+    for (n, f, padding, stride), result in zip(grid, results):
+        what = call_text("conv_output_size", (n, f), {"padding": padding, "stride": stride})
+        expected = contract_size(n, f, padding, stride)
+        raised = result[1] if result[0] == "raised" else None
+        if expected is None and raised != "ValueError":
+            hint = ""
+            if raised is None and stride > 1 and f > n + 2 * padding:
+                hint = (" (the output would have (n + 2p - f) // s + 1 < 1 elements: note that // rounds down, "
+                        "while int() of a negative fraction rounds up to 0)")
+            got = f"raised {raised}" if raised else f"returned {describe_type(result[1])}"
+            raise GradingFailure(f"{what} {got}, expected a ValueError{hint}.")
+        if expected is not None:
+            if raised is not None:
+                raise GradingFailure(f"{what} raised {raised}, expected {expected}: these arguments are valid.",
+                                     result[2])
+            expect_int(result[1], expected, what)
+
+
+@pytest.mark.weight(1)
+def test_same_padding(student):
+    """same_padding gives (f - 1) // 2 for odd kernel sizes as an int"""
+    for f in (1, 3, 5, 7, 11):
+        expect_int(student.call("same_padding", f), (f - 1) // 2, call_text("same_padding", (f,)))
+
+
+@pytest.mark.weight(1)
+def test_same_padding_errors(student):
+    """same_padding raises ValueError for even or non-positive kernel sizes"""
+    for f in (2, 4, 0, -1, -3):
+        expect_raises(student, "same_padding", (f,))
+
+
+# ----- zero_pad ------------------------------------------------------------------------------
+
+def pad_hints(x: torch.Tensor, pad: int) -> list:
+    twice = 2 * pad
+    return [("the zeros seem added on the bottom and right only", F.pad(x, (0, twice, 0, twice))),
+            ("the zeros seem added on the top and left only", F.pad(x, (twice, 0, twice, 0)))]
+
+
+@pytest.mark.weight(2)
+def test_zero_pad_shapes_and_values(student):
+    """zero_pad surrounds the last two dimensions of 2-, 3- and 4-dimensional tensors with zeros"""
+    generator = torch.Generator().manual_seed(11)
+    for shape, pad in (((5, 6), 1), ((4, 4), 2), ((3, 4, 5), 2), ((1, 3, 3), 1), ((2, 3, 4, 4), 3),
+                       ((2, 1, 5, 7), 1), ((1, 1), 2)):
+        x = torch.randn(shape, generator=generator) + 3.0  # no zeros inside, so misplaced zeros show
+        what = f"`zero_pad` on a random {size_text(shape)} tensor with pad {pad}"
+        value = student.call("zero_pad", x, pad, watch="manual_no_pad")
+        expected = F.pad(x, (pad, pad, pad, pad))
+        hints = pad_hints(x, pad)
+        if x.dim() >= 3:
+            hints.append(("the leading dimensions seem padded too", F.pad(x, (pad, pad) * x.dim())))
+        expect_tensor(value, expected, what, atol=0, rtol=0, hints=hints)
+
+
+@pytest.mark.weight(1)
+def test_zero_pad_dtype_and_pad_zero(student):
+    """zero_pad keeps the input's dtype (int64 too) and returns an equal tensor for pad 0"""
+    x = torch.arange(1, 13, dtype=torch.int64).reshape(3, 4)
+    value = student.call("zero_pad", x, 2, watch="manual_no_pad")
+    expect_tensor(value, F.pad(x, (2, 2, 2, 2)), "`zero_pad` on a 3×4 int64 tensor with pad 2",
+                  atol=0, rtol=0, dtype=torch.int64)
+    generator = torch.Generator().manual_seed(12)
+    for shape in ((4, 5), (2, 3, 3)):
+        x = torch.randn(shape, generator=generator)
+        value = student.call("zero_pad", x, 0, watch="manual_no_pad")
+        expect_tensor(value, x, f"`zero_pad` on a random {size_text(shape)} tensor with pad 0", atol=0, rtol=0)
+
+
+@pytest.mark.weight(1)
+def test_zero_pad_negative(student):
+    """zero_pad raises ValueError for a negative pad"""
+    for pad in (-1, -3):
+        expect_raises(student, "zero_pad", (torch.ones(3, 3), pad), watch="manual_no_pad")
+
+
+@pytest.mark.weight(1)
+def test_zero_pad_by_hand(student):
+    """zero_pad does the work by hand (no F.pad, numpy.pad or library convolution)"""
+    expect_manual(student, "zero_pad", (torch.ones(2, 3, 4), 2), watch="manual_no_pad")

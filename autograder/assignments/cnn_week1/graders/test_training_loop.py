@@ -1,0 +1,343 @@
+"""Part training_loop: train_one_epoch and evaluate observed in the worker, replicated here; the accuracy gate,
+which replays the contract's loop on a secret seed (autograder/replay.py) instead of trusting returned weights."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from autograder.assignments.cnn_week1 import replay
+from autograder.engine.checks import changed_weights, describe_type, expect_float, number_text, with_hint
+from autograder.assignments.cnn_week1.data import training_arrays
+from autograder.engine.failures import GradingFailure, HostFault
+from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, accuracy_percent, seeded_weights
+
+pytestmark = pytest.mark.part("training_loop")
+
+LR, MOMENTUM = 0.05, 0.9
+BATCH_SIZES = (8, 8, 5)  # unequal, so a size-weighted mean differs from the contract's plain mean
+STALE_SEED = 99  # the probe model arrives with gradients drawn from this seed (see tasks.train_probe)
+
+
+def probe_batches(seed: int, sizes=BATCH_SIZES) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(seed)
+    return [(torch.randn(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,), generator=generator))
+            for n in sizes]
+
+
+def loader_payload(batches) -> dict:
+    """The worker's loader from batches of equal size but the last (as a DataLoader gives them)."""
+    return {"images": torch.cat([x for x, _ in batches]), "labels": torch.cat([y for _, y in batches]),
+            "batch_size": len(batches[0][1])}
+
+
+def replicate_training(weights, batches, variant: str = "contract") -> dict:
+    """The contract's loop, or a classic mistake of it, from the probe's starting state."""
+    model = ReferenceCNN()
+    model.load_state_dict(weights)
+    model.train()
+    generator = torch.Generator().manual_seed(STALE_SEED)
+    for parameter in model.parameters():  # same order and seed as the worker's probe
+        parameter.grad = torch.randn(parameter.shape, generator=generator)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    losses, correct, total, batch_accuracies = [], 0, 0, []
+    for x, y in batches:
+        if variant in ("contract", "no_step"):
+            optimizer.zero_grad()
+        out = model(x)
+        loss = F.cross_entropy(out, y)
+        loss.backward()
+        if variant != "no_step":
+            optimizer.step()
+        if variant == "zero_after_step":
+            optimizer.zero_grad()
+        hits = int((out.argmax(1) == y).sum())
+        losses.append(loss.item())
+        correct, total = correct + hits, total + len(y)
+        batch_accuracies.append(100.0 * hits / len(y))
+    return {"weights": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "losses": losses, "sizes": [len(y) for _, y in batches], "correct": correct, "total": total,
+            "accuracy": 100.0 * correct / total, "batch_accuracies": batch_accuracies}
+
+
+def run_train_probe(student, seed: int = 3) -> tuple[dict, dict, list]:
+    weights = seeded_weights(seed)
+    batches = probe_batches(seed + 100)
+    report = student.task("train_probe", {"weights": weights, **loader_payload(batches), "lr": LR,
+                                          "momentum": MOMENTUM, "seed": STALE_SEED}, needs=("train_one_epoch",))
+    return report, weights, batches
+
+
+def _same_weights(got: dict, want: dict, atol: float = 1e-5, rtol: float = 1e-4) -> str | None:
+    """None when equal, else the name of the first parameter that differs."""
+    for name, tensor in want.items():
+        other = got.get(name) if isinstance(got, dict) else None
+        if not isinstance(other, torch.Tensor) or other.shape != tensor.shape or \
+                not torch.allclose(other.double(), tensor.double(), atol=atol, rtol=rtol):
+            return name
+    return None
+
+
+# ----- the event log -----------------------------------------------------------------------
+
+def per_batch(events: list) -> tuple[list, list[list]]:
+    """Split the log (first pass only) into what happened before the first batch and during each batch."""
+    before, batches = [], []
+    for event in events:
+        if event[0] == "pass" and event[1] > 1:
+            break  # further passes are judged by the one-pass test
+        if event[0] == "batch":
+            batches.append([])
+        elif batches:
+            batches[-1].append(event)
+        else:
+            before.append(event)
+    return before, batches
+
+
+def count(events: list, name: str) -> int:
+    return sum(1 for event in events if event[0] == name)
+
+
+# ----- train_one_epoch -----------------------------------------------------------------------
+
+@pytest.mark.weight(2)
+def test_train_one_epoch_weights(student):
+    """train_one_epoch updates the weights exactly like the reference training loop"""
+    report, weights, batches = run_train_probe(student)
+    expected = replicate_training(weights, batches)
+    differs = _same_weights(report["weights"], expected["weights"])
+    if differs is None:
+        return
+    if _same_weights(report["weights"], weights) is None:
+        hint = "the weights did not change at all: is optimizer.step() called after loss.backward()?"
+    elif _same_weights(report["weights"], replicate_training(weights, batches, "no_zero_grad")["weights"]) is None:
+        hint = ("the gradients seem never zeroed, so they add up from batch to batch: "
+                "call optimizer.zero_grad() before loss.backward()")
+    elif _same_weights(report["weights"], replicate_training(weights, batches, "zero_after_step")["weights"]) is None:
+        hint = ("the gradients are zeroed only after the step, so the first batch used gradients left over "
+                "from before: zero them before each backward")
+    else:
+        hint = "compare your loop step by step with the lesson's (zero_grad, forward, loss, backward, step)"
+    got, want = report["weights"].get(differs), expected["weights"][differs]
+    detail = None
+    if isinstance(got, torch.Tensor) and got.shape == want.shape:
+        index = int((got.double() - want.double()).abs().flatten().argmax())
+        detail = (f"largest difference in {differs} at flat index {index}: got {number_text(got.flatten()[index])}, "
+                  f"expected {number_text(want.flatten()[index])}")
+    raise GradingFailure(with_hint(f"After one call of train_one_epoch on {len(batches)} batches (SGD, lr {LR}, "
+                                   f"momentum {MOMENTUM}), the weight `{differs}` differs from the reference loop's",
+                                   hint), detail)
+
+
+@pytest.mark.weight(2)
+def test_train_one_epoch_returns(student):
+    """train_one_epoch returns the plain mean of the batch losses and the training accuracy in percent"""
+    report, weights, batches = run_train_probe(student)
+    returned = report["returned"]
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise GradingFailure(f"train_one_epoch returned {describe_type(returned)}; the contract asks for the "
+                             "pair (mean loss, accuracy in percent).")
+    expected = replicate_training(weights, batches)
+    losses, sizes = expected["losses"], expected["sizes"]
+    mean_loss = sum(losses) / len(losses)
+    loss_hints = [("this is the mean weighted by batch size; the contract asks for the plain mean of the "
+                   "batch losses (sum / number of batches)", sum(l * n for l, n in zip(losses, sizes)) / sum(sizes)),
+                  ("this is the sum of the batch losses: divide by the number of batches", sum(losses)),
+                  ("this is the last batch's loss: average over all batches", losses[-1])]
+    expect_float(returned[0], mean_loss, f"The mean loss returned by train_one_epoch on {len(batches)} batches of "
+                 f"{', '.join(map(str, sizes))} images", atol=1e-4, rtol=1e-4, hints=loss_hints)
+    accuracy = expected["accuracy"]
+    accuracy_hints = [("this is a fraction: the contract asks for percent (0-100)", accuracy / 100.0),
+                      ("this is the mean of the per-batch accuracies; divide the correct predictions by all images",
+                       sum(expected["batch_accuracies"]) / len(batches)),
+                      ("this is the number of correct predictions: divide by the number of images, times 100",
+                       float(expected["correct"]))]
+    expect_float(returned[1], accuracy, f"The training accuracy returned by train_one_epoch "
+                 f"({expected['correct']} of {expected['total']} predictions right)", atol=1e-3, rtol=1e-5,
+                 hints=accuracy_hints)
+
+
+@pytest.mark.weight(2)
+def test_train_one_epoch_steps(student):
+    """train_one_epoch trains in training mode with one zero_grad, backward and step per batch"""
+    report, _, batches = run_train_probe(student)
+    before, during = per_batch(report["events"])
+    where = f"of {len(batches)}"
+    zeroed = count(before, "zero_grad") > 0  # since the last backward
+    if not during:
+        raise GradingFailure("train_one_epoch never took a batch from the loader.")
+    for number, events in enumerate(during, start=1):
+        forwards = [event for event in events if event[0] == "forward"]
+        if not forwards:
+            raise GradingFailure(f"In batch {number} {where}, train_one_epoch did not run the model.")
+        if not all(event[1] for event in forwards):
+            raise GradingFailure(f"In batch {number} {where}, the model was in evaluation mode: call model.train() "
+                                 "at the start of train_one_epoch (the test's model came in evaluation mode).")
+        if not any(event[2] and not event[3] for event in forwards):
+            raise GradingFailure(f"In batch {number} {where}, the model ran without gradient tracking "
+                                 "(inside no_grad or inference_mode), so it cannot learn.")
+        backwards, steps = count(events, "backward"), count(events, "step")
+        if backwards != 1:
+            raise GradingFailure(f"In batch {number} {where}, loss.backward() ran {backwards} times; expected once.")
+        if steps != 1:
+            raise GradingFailure(f"In batch {number} {where}, optimizer.step() ran {steps} times; expected once.")
+        for event in events:
+            if event[0] == "zero_grad":
+                zeroed = True
+            elif event[0] == "backward":
+                if not zeroed:
+                    if count(report["events"], "zero_grad") == 0:
+                        raise GradingFailure("train_one_epoch never zeroes the gradients, so they add up from batch "
+                                             "to batch: call optimizer.zero_grad() before loss.backward().")
+                    first = (" (the test's model came with gradients left over from earlier, so zeroing "
+                             "only after the step is too late)") if number == 1 else ""
+                    raise GradingFailure(f"In batch {number} {where}, the gradients were not zeroed before "
+                                         f"loss.backward(){first}: call optimizer.zero_grad() before backward.")
+                zeroed = False
+            elif event[0] == "step" and not any(e[0] == "backward" for e in events[:events.index(event)]):
+                raise GradingFailure(f"In batch {number} {where}, optimizer.step() ran before loss.backward().")
+
+
+@pytest.mark.weight(1)
+def test_train_one_epoch_one_pass(student):
+    """train_one_epoch makes exactly one pass over the loader and leaves the optimizer's settings unchanged"""
+    report, _, batches = run_train_probe(student)
+    if report["passes"] != 1:
+        raise GradingFailure(f"train_one_epoch iterated over the loader {report['passes']} times; "
+                             "the contract asks for exactly one pass.")
+    seen = count(report["events"], "batch")
+    if seen != len(batches):
+        raise GradingFailure(f"train_one_epoch used {seen} of the loader's {len(batches)} batches; "
+                             "it must use every batch once.")
+    optimizer = report["optimizer"]
+    if optimizer["lr"] != LR or optimizer["momentum"] != MOMENTUM or optimizer["groups"] != 1 \
+            or optimizer["parameters"] != 10:
+        raise GradingFailure(f"train_one_epoch changed the optimizer (learning rate {optimizer['lr']}, momentum "
+                             f"{optimizer['momentum']}, {optimizer['groups']} parameter group(s) afterwards; given: "
+                             f"lr {LR}, momentum {MOMENTUM}, 1 group): use the optimizer as it is given.")
+
+
+# ----- evaluate ------------------------------------------------------------------------------
+
+def evaluate_case(seed: int = 21):
+    """Weights and batches where about two thirds of the labels agree with the model."""
+    weights = seeded_weights(seed)
+    batches = probe_batches(seed + 100)
+    model = ReferenceCNN()
+    model.load_state_dict(weights)
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    labelled, correct, total, per_batch_accuracy = [], 0, 0, []
+    with torch.no_grad():
+        for x, y in batches:
+            predicted = model(x).argmax(1)
+            keep = torch.rand(len(y), generator=generator) < 0.67
+            y = torch.where(keep, predicted, y)
+            hits = int((predicted == y).sum())
+            labelled.append((x, y))
+            correct, total = correct + hits, total + len(y)
+            per_batch_accuracy.append(100.0 * hits / len(y))
+    return weights, labelled, correct, total, per_batch_accuracy
+
+
+@pytest.mark.weight(2)
+def test_evaluate_accuracy(student):
+    """evaluate returns the accuracy in percent of the given model on the loader's batches"""
+    weights, batches, correct, total, per_batch_accuracy = evaluate_case()
+    report = student.task("evaluate_probe", {"weights": weights, **loader_payload(batches), "start_mode": "eval"},
+                          needs=("evaluate",))
+    accuracy = 100.0 * correct / total
+    hints = [("this is a fraction: the contract asks for percent (0-100)", accuracy / 100.0),
+             ("this is the mean of the per-batch accuracies; divide the correct predictions by all images",
+              sum(per_batch_accuracy) / len(per_batch_accuracy)),
+             ("this is the number of correct predictions: divide by the number of images, times 100", float(correct))]
+    expect_float(report["returned"], accuracy, f"evaluate on {len(batches)} batches ({correct} of {total} "
+                 "predictions right)", atol=1e-3, rtol=1e-5, hints=hints)
+
+
+@pytest.mark.weight(1)
+def test_evaluate_mode(student):
+    """evaluate runs in evaluation mode without gradient tracking, in one pass, and keeps the weights"""
+    weights, batches, *_ = evaluate_case(22)
+    report = student.task("evaluate_probe", {"weights": weights, **loader_payload(batches), "start_mode": "train"},
+                          needs=("evaluate",))
+    forwards = [event for event in report["events"] if event[0] == "forward"]
+    if not forwards:
+        raise GradingFailure("evaluate never ran the model.")
+    if any(event[1] for event in forwards):
+        raise GradingFailure("evaluate ran the model in training mode: call model.eval() first "
+                             "(the test's model came in training mode).")
+    if any(event[2] for event in forwards):
+        raise GradingFailure("evaluate ran the model with gradient tracking on: wrap the loop in "
+                             "`with torch.no_grad():` (or torch.inference_mode()).")
+    if report["passes"] != 1 or count(report["events"], "batch") != len(batches):
+        raise GradingFailure(f"evaluate made {report['passes']} pass(es) over the loader and used "
+                             f"{count(report['events'], 'batch')} batches; expected one pass over all "
+                             f"{len(batches)} batches.")
+    changed = changed_weights(weights, report["weights_after"])
+    if changed:
+        raise GradingFailure(f"evaluate changed the model's weights ({', '.join(changed[:3])}).")
+
+
+# ----- the accuracy gate --------------------------------------------------------------------
+
+def _checked_weights(weights) -> dict:
+    expected = ReferenceCNN().state_dict()
+    if not isinstance(weights, dict) or set(weights) != set(expected) or any(
+            not isinstance(weights[k], torch.Tensor) or weights[k].shape != v.shape for k, v in expected.items()):
+        raise GradingFailure("The trained model's weights came back malformed (the training run was tampered with?).")
+    return {k: weights[k].float() for k in expected}
+
+
+def _gate_hint(report: dict, losses: list[float], weights: dict, expected_steps: int) -> str:
+    if any(not math.isfinite(v) for v in losses) or not all(torch.isfinite(t).all() for t in weights.values()):
+        return "the loss became NaN or infinite: are the gradients zeroed before each backward?"
+    if report["steps"] != expected_steps:
+        return f"optimizer.step() ran {report['steps']} times for {expected_steps} batches, expected once per batch"
+    if report["batches_seen"] != expected_steps:
+        return f"the loss was computed {report['batches_seen']} times for {expected_steps} batches"
+    if len(losses) >= 10 and sum(losses[-5:]) > 2 * sum(losses[:5]):
+        return (f"the recorded loss grew from {number_text(losses[0])} to {number_text(losses[-1])}: "
+                "are the gradients zeroed before each backward?")
+    return "check zero_grad/backward/step order against the lesson's loop (zero_grad, forward, loss, backward, step)"
+
+
+@pytest.mark.weight(4)
+def test_accuracy_gate(student, grading_config, mnist_test, attach):
+    """a model trained with train_one_epoch under the budget ends with the contract loop's weights and reaches the required MNIST test accuracy"""
+    budget = grading_config.training
+    threads = grading_config.sandbox.threads()
+    run = replay.draw(budget)
+    attach("gate_seed_index", run.index)  # the grade's provenance records which pool seed it drew
+    expected = replay.Replay(budget, run, training_arrays(grading_config), threads)  # a thread while the worker trains
+    described = (f"{budget.epochs} epoch(s) over {budget.train_samples:,} training images, batch size "
+                 f"{budget.batch_size}, {budget.optimizer.upper()} lr {budget.learning_rate:g}"
+                 + (f" momentum {budget.momentum:g}" if budget.optimizer == "sgd" else ""))
+    report = student.task("train_budget", run.payload(budget, threads), timeout=budget.time_limit,
+                          needs=("train_one_epoch",))
+    weights = _checked_weights(report["weights"])
+    losses = [float(v) for v in report["losses"]]
+    attach("loss_curve", losses)
+    images, labels = mnist_test
+    model = ReferenceCNN()
+    model.load_state_dict(weights)
+    accuracy = accuracy_percent(model, images, labels)
+    attach("accuracy", {"reached": round(accuracy, 2), "threshold": budget.min_accuracy})
+    expected_steps = budget.epochs * report["batches_per_epoch"]
+    progress = (f"optimizer steps: {report['steps']} (batches: {expected_steps}); loss at the start "
+                f"{number_text(losses[0]) if losses else '-'}, at the end {number_text(losses[-1]) if losses else '-'}"
+                f"; test accuracy {accuracy:.2f}%")
+    difference = replay.first_difference(weights, expected.weights(timeout=2 * budget.time_limit))
+    if difference is not None:
+        name, index, got, want, largest = difference
+        raise GradingFailure(
+            with_hint(f"Your loop's weights after training ({described}) differ from the contract's loop on the same "
+                      f"batches from the same start", _gate_hint(report, losses, weights, expected_steps)),
+            f"largest difference {number_text(largest)}, e.g. in {name} at flat index {index}: got {number_text(got)}, "
+            f"expected {number_text(want)}; {progress}")
+    if accuracy < budget.min_accuracy:  # the contract's own loop fell short: a calibration fault, not the student's
+        raise HostFault(f"the contract's loop reached only {accuracy:.2f}% on gate seed {run.index} "
+                        f"(min_accuracy {budget.min_accuracy:g}): recalibrate [training] in grading.toml")
