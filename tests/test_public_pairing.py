@@ -655,7 +655,7 @@ def mutation_groups() -> list[list[Mutation]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("group", mutation_groups(), ids=lambda group: f"{len(group)} mistakes")
 def test_the_hidden_graders_fail_each_mistake(group, tmp_path, mnist_dir, sandbox_config, fork_server):
-    from autograder.grade import grade
+    from autograder.engine.grade import grade
 
     os.environ.setdefault("CNN_MNIST_DIR", str(mnist_dir))
     tests = grader_tests()
