@@ -372,8 +372,12 @@ def _gate_diagnosis(report: dict, weights: dict, run, budget, config, threads: i
     if report["steps"] == 0 and replay.first_difference(weights, run.weights) is None:
         return "the weights never changed: optimizer.step() is never called", NO_STEP
     if report["steps"] == expected_steps and report["batches_seen"] == expected_steps:
-        mistaken = replay.Replay(budget, run, training_arrays(config), threads, variant="no_zero_grad")
-        if replay.first_difference(weights, mistaken.weights(timeout=2 * budget.time_limit)) is None:
+        try:
+            mistaken = replay.Replay(budget, run, training_arrays(config), threads, variant="no_zero_grad")
+            without_zero_grad = mistaken.weights(timeout=2 * budget.time_limit)
+        except HostFault:  # no diagnosis then; the failure itself stands
+            return None, None
+        if replay.first_difference(weights, without_zero_grad) is None:
             return ("your weights are exactly those of the contract's loop without optimizer.zero_grad(): the "
                     "gradients add up from batch to batch; zero them before each backward"), NO_ZERO_GRAD
     return None, None
