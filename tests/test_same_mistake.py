@@ -269,10 +269,8 @@ def conv2d_single(image, kernel, stride=1, padding=0):
     failure = _outcome(manual_conv_graders.test_conv2d_single_lesson_examples, both)
     assert "Hint: your kernel seems flipped" in failure.summary and failure.diagnosis is None
     # fc1 wrong and one more layer wrong: the structure is not "the contract but fc1", so no diagnosis
-    two_layers = InProcessStudent("wrong fc1 in_features", fix='SimpleCNN.__init__.__globals__["nn"] = nn\n'
-                                  '_init = SimpleCNN.__init__\n'
-                                  'def _wider(self):\n    _init(self)\n    self.fc2 = nn.Linear(120, 80)\n'
-                                  'SimpleCNN.__init__ = _wider\n')
+    two_layers = InProcessStudent(SimpleCNN=MISTAKES["wrong fc1 in_features"][1].replace(
+        "nn.Linear(120, 84), nn.Linear(84, 10)", "nn.Linear(120, 80), nn.Linear(80, 10)"))
     assert _diagnoses((simple_cnn_graders.test_simple_cnn_layers, simple_cnn_graders.test_simple_cnn_parameters),
                       two_layers) == [None, None]
 
