@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder.assignments.cnn_week1.hints import shared_hints
 from autograder.engine.checks import (as_tensor, changed_weights, checking, diagnosed_cases, expect_map,
                                      expect_tensor, first_only, shape_text)
 from autograder.engine.failures import GradingFailure
@@ -41,11 +42,12 @@ def reference_maps(weights: dict, image: torch.Tensor) -> tuple[dict, list]:
         raw2 = model.conv2(pool1)
         conv2 = F.relu(raw2)
     expected = {"conv1": conv1[0], "pool1": pool1[0], "conv2": conv2[0]}
-    hints = {"conv1": [("the ReLU seems missing", raw1[0], "feature_maps: no ReLU after conv1")],
-             "pool1": [("it seems pooled from conv1 without ReLU", model.pool1(raw1)[0].detach(),
+    words = shared_hints().words  # the check cell's words (source/cnn_week1/hints.py)
+    hints = {"conv1": [(words("no ReLU after conv1"), raw1[0], "feature_maps: no ReLU after conv1")],
+             "pool1": [(words("pooled without ReLU"), model.pool1(raw1)[0].detach(),
                         "feature_maps: no ReLU after conv1")],
-             "conv2": [("the ReLU seems missing", raw2[0], "feature_maps: no ReLU after conv2"),
-                       ("it seems computed from conv1 without pooling first", F.relu(model.conv2(conv1))[0],
+             "conv2": [(words("no ReLU after conv2"), raw2[0], "feature_maps: no ReLU after conv2"),
+                       (words("conv2 without pooling first"), F.relu(model.conv2(conv1))[0],
                         "feature_maps: conv2 without pooling first")]}
     return expected, hints
 
@@ -112,8 +114,10 @@ def test_feature_maps_leaves_model_unchanged(student):
                                  "them inside `with torch.no_grad():`.")
         if report["training_after"] != (mode == "train"):
             after = "training" if report["training_after"] else "evaluation"
+            switch = "model.eval()" if mode == "train" else "model.train()"
             raise GradingFailure(f"feature_maps left the model in {after} mode; it came in {named} mode and must "
-                                 "leave it so (remember the mode with `model.training` and restore it).")
+                                 "leave it so. Hint: " + shared_hints().words("model.eval() inside feature_maps",
+                                                                              switch=switch))
         changed = changed_weights(weights, report["weights_after"])
         if changed:
             raise GradingFailure(f"feature_maps changed the model's weights ({', '.join(changed[:3])}).")

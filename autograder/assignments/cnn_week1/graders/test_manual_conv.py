@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder.assignments.cnn_week1.hints import grader_hints, shared_hints
 from autograder.engine.checks import (call_text, diagnosed_cases, expect_manual, expect_map, expect_raises,
                                      expect_tensor, first_only, size_text)
 
@@ -22,9 +23,8 @@ SOBEL = {"horizontal": torch.tensor([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2
 
 
 def filter_hints(expected: torch.Tensor, function: str) -> list:
-    return [("rows and columns seem swapped (that is the other direction's filter)", expected.T,
-             f"{function}: rows and columns swapped"),
-            ("the signs seem reversed", -expected, f"{function}: signs reversed")]
+    """(words, result, diagnosis) of an edge filter's classic mistakes (source/cnn_week1/hints.py)."""
+    return grader_hints(function, shared_hints().filter_mistakes(expected))
 
 
 # ----- filters ---------------------------------------------------------------------------------
@@ -82,40 +82,9 @@ def conv(x: torch.Tensor, w: torch.Tensor, bias=None, stride: int = 1, padding: 
 
 
 def conv_hints(x, w, bias, stride, padding, function: str) -> list:
-    """(message, result, diagnosis) of the classic mistakes of ``function`` on the same (C, H, W) input
-    and (F, C, kh, kw) filters."""
-    out_h = (x.shape[1] + 2 * padding - w.shape[2]) // stride + 1
-    out_w = (x.shape[2] + 2 * padding - w.shape[3]) // stride + 1
-    twice = 2 * padding
-    mistakes = [
-        ("your kernel seems flipped: the contract's convolution is cross-correlation as in F.conv2d (no flip)",
-         lambda: conv(x, w.flip(-2, -1), bias, stride, padding), "flipped kernel"),
-        ("the bias seems not added", lambda: conv(x, w, None, stride, padding) if bias is not None else None,
-         "bias not added"),
-        ("the output has the size for stride 1: the stride seems ignored",
-         lambda: conv(x, w, bias, 1, padding) if stride > 1 else None, "stride ignored"),
-        ("the windows seem to move by 1 pixel instead of by the stride",
-         lambda: conv(x, w, bias, 1, padding)[:, :out_h, :out_w] if stride > 1 else None, "windows move by 1 pixel"),
-        ("the padding seems ignored", lambda: conv(x, w, bias, stride, 0) if padding else None, "padding ignored"),
-        ("the zeros seem added on the bottom and right only (the contract pads all four sides equally)",
-         lambda: conv(F.pad(x, (0, twice, 0, twice)), w, bias, stride, 0) if padding else None,
-         "padding on the bottom and right only"),
-        ("the zeros seem added on the top and left only (the contract pads all four sides equally)",
-         lambda: conv(F.pad(x, (twice, 0, twice, 0)), w, bias, stride, 0) if padding else None,
-         "padding on the top and left only"),
-        (f"the padding seems to be {padding + 1} instead of {padding}", lambda: conv(x, w, bias, stride, padding + 1),
-         "padding one too many"),
-    ]
-    return [(message, alternative, f"{function}: {mistake}") for message, alternative, mistake in
-            ((message, _attempt(compute), mistake) for message, compute, mistake in mistakes) if alternative is not None]
-
-
-def _attempt(compute):
-    """A mistake's result, or None where that mistake cannot even run (a kernel larger than the image)."""
-    try:
-        return compute()
-    except RuntimeError:
-        return None
+    """(words, result, diagnosis) of the classic mistakes of ``function`` on the same (C, H, W) input
+    and (F, C, kh, kw) filters: source/cnn_week1/hints.py, the check cells' own."""
+    return grader_hints(function, shared_hints().conv_mistakes(x, w, bias, stride, padding))
 
 
 def two_squares(n: int) -> torch.Tensor:
@@ -243,10 +212,6 @@ def test_conv2d_volume_random(student):
                     value = student.call("conv2d_volume", volume, filters, bias, stride, padding, watch="manual")
                 hints = conv_hints(volume, filters, bias, stride, padding, "conv2d_volume")
                 expected = conv(volume, filters, bias, stride, padding)
-                if c > 1:
-                    hints.append(("only the first channel seems used",
-                                  _attempt(lambda: conv(volume[:1], filters[:, :1], bias, stride, padding)),
-                                  "conv2d_volume: only the first channel"))
                 expect_tensor(value, expected, what, hints=hints)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder.assignments.cnn_week1.hints import grader_hints, shared_hints
 from autograder.engine.checks import (call_text, describe_type, diagnosed_cases, expect_int, expect_manual,
                                      expect_raises, expect_tensor, size_text)
 from autograder.engine.failures import GradingFailure, StudentFailure
@@ -27,14 +28,13 @@ MISSING_PLUS_ONE = "conv_output_size: missing +1"
 
 def plus_one_hint(expected: int) -> tuple:
     """The formula without its +1 (what the lesson's check cell says too)."""
-    return ("the +1 seems missing: the first window also counts, (n + 2p - f) // s + 1", expected - 1,
-            MISSING_PLUS_ONE)
+    return (shared_hints().words("size missing +1"), expected - 1, MISSING_PLUS_ONE)
 
 
 def output_of_one_refused(what: str, details: str | None) -> GradingFailure:
     """A ValueError where the output has exactly one element: the size without its +1 is 0."""
-    return GradingFailure(f"{what} raised ValueError, expected 1: these arguments are valid. Hint: the +1 seems "
-                          "missing, so that an output of one element looks empty: (n + 2p - f) // s + 1",
+    return GradingFailure(f"{what} raised ValueError, expected 1: these arguments are valid, so an output of one "
+                          f"element looks empty. Hint: {shared_hints().words('size missing +1')}",
                           details, diagnosis=MISSING_PLUS_ONE)
 
 
@@ -142,18 +142,9 @@ def test_same_padding_errors(student):
 # ----- zero_pad ------------------------------------------------------------------------------
 
 def pad_hints(x: torch.Tensor, pad: int) -> list:
-    """(message, result, diagnosis) of zero_pad's classic mistakes: zeros on two sides only."""
-    twice = 2 * pad
-    return [("the zeros seem added on the bottom and right only", F.pad(x, (0, twice, 0, twice)),
-             "zero_pad: zeros on the bottom and right only"),
-            ("the zeros seem added on the top and left only", F.pad(x, (twice, 0, twice, 0)),
-             "zero_pad: zeros on the top and left only"),
-            ("the zeros seem added once, on the bottom and right only: the contract adds `pad` rings on all four "
-             "sides, so each side grows by 2·pad", F.pad(x, (0, pad, 0, pad)),
-             "zero_pad: zeros on the bottom and right only"),
-            ("the zeros seem added once, on the top and left only: the contract adds `pad` rings on all four "
-             "sides, so each side grows by 2·pad", F.pad(x, (pad, 0, pad, 0)),
-             "zero_pad: zeros on the top and left only")]
+    """(words, result, diagnosis) of zero_pad's classic mistakes (source/cnn_week1/hints.py): zeros on two
+    sides only, the leading dimensions padded too."""
+    return grader_hints("zero_pad", shared_hints().pad_mistakes(x, pad))
 
 
 @pytest.mark.weight(3)
@@ -172,11 +163,7 @@ def test_zero_pad_shapes_and_values(student):
                 what = f"`zero_pad` on a random {size_text(shape)} tensor with pad {pad}"
                 value = student.call("zero_pad", x, pad, watch="manual_no_pad")
                 expected = F.pad(x, (pad, pad, pad, pad))
-                hints = pad_hints(x, pad)
-                if x.dim() >= 3:
-                    hints.append(("the leading dimensions seem padded too", F.pad(x, (pad, pad) * x.dim()),
-                                  "zero_pad: leading dimensions padded"))
-                expect_tensor(value, expected, what, atol=0, rtol=0, hints=hints)
+                expect_tensor(value, expected, what, atol=0, rtol=0, hints=pad_hints(x, pad))
 
 
 @pytest.mark.weight(1)

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder.assignments.cnn_week1.hints import grader_hints, shared_hints
 from autograder.engine.checks import diagnosed_cases, expect_manual, expect_tensor, size_text
 
 pytestmark = pytest.mark.part("pooling")
@@ -25,26 +26,9 @@ def pool(name: str, x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
 
 
 def pool_hints(name: str, x: torch.Tensor, size: int, stride: int) -> list:
-    """(message, result, diagnosis) of the classic mistakes of pooling function ``name``."""
-    expected = pool(name, x, size, stride)
-    hints = []
-    if name == "avg_pool2d":
-        hints.append(("each window seems summed instead of averaged", expected * size * size, "sum instead of mean"))
-        hints.append(("the other pooling (max instead of mean) seems computed", pool("max_pool2d", x, size, stride),
-                      "max instead of mean"))
-    else:
-        hints.append(("the other pooling (mean instead of max) seems computed", pool("avg_pool2d", x, size, stride),
-                      "mean instead of max"))
-    if stride != 1:
-        moved = pool(name, x, size, 1)
-        hints.append(("the windows seem to move by 1 pixel instead of by the stride", moved,
-                      "windows move by 1 pixel"))
-        hints.append(("the windows seem to move by 1 pixel instead of by the stride",
-                      moved[..., : expected.shape[-2], : expected.shape[-1]], "windows move by 1 pixel"))
-    if stride != size:
-        hints.append(("the stride seems to be taken equal to the size", pool(name, x, size, size),
-                      "stride taken equal to the size"))
-    return [(message, alternative, f"{name}: {mistake}") for message, alternative, mistake in hints]
+    """(words, result, diagnosis) of the classic mistakes of pooling function ``name``: source/cnn_week1/hints.py,
+    the check cells' own."""
+    return grader_hints(name, shared_hints().pool_mistakes(name, x, size, stride))
 
 
 def pool_cases() -> list[tuple]:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignments.cnn_week1 import replay
+from autograder.assignments.cnn_week1.hints import shared_hints
 from autograder.engine.checks import changed_weights, describe_type, expect_float, number_text, with_hint
 from autograder.assignments.cnn_week1.data import training_arrays
 from autograder.engine.failures import GradingFailure, HostFault
@@ -129,13 +130,11 @@ def test_train_one_epoch_weights(student):
         return
     diagnosis = None
     if _same_weights(report["weights"], weights) is None:
-        hint, diagnosis = "the weights did not change at all: is optimizer.step() called after loss.backward()?", NO_STEP
+        hint, diagnosis = shared_hints().words('no optimizer.step()'), NO_STEP
     elif _same_weights(report["weights"], replicate_training(weights, batches, "no_zero_grad")["weights"]) is None:
-        hint, diagnosis = ("the gradients seem never zeroed, so they add up from batch to batch: "
-                           "call optimizer.zero_grad() before loss.backward()"), NO_ZERO_GRAD
+        hint, diagnosis = shared_hints().words('no zero_grad'), NO_ZERO_GRAD
     elif _same_weights(report["weights"], replicate_training(weights, batches, "zero_after_step")["weights"]) is None:
-        hint, diagnosis = ("the gradients are zeroed only after the step, so the first batch used gradients left "
-                           "over from before: zero them before each backward"), ZERO_AFTER_STEP
+        hint, diagnosis = shared_hints().words('zero_grad after the step'), ZERO_AFTER_STEP
     else:
         hint = "compare your loop step by step with the lesson's (zero_grad, forward, loss, backward, step)"
     got, want = report["weights"].get(differs), expected["weights"][differs]
@@ -237,8 +236,8 @@ def test_train_one_epoch_steps(student):
             elif event[0] == "backward":
                 if not zeroed:
                     if count(report["events"], "zero_grad") == 0:
-                        raise GradingFailure("train_one_epoch never zeroes the gradients, so they add up from batch "
-                                             "to batch: call optimizer.zero_grad() before loss.backward().",
+                        raise GradingFailure(with_hint("train_one_epoch never zeroes the gradients",
+                                                       shared_hints().words("no zero_grad")),
                                              diagnosis=NO_ZERO_GRAD if steps_right_but_zero_grad(during) else None)
                     first = (" (the test's model came with gradients left over from earlier, so zeroing "
                              "only after the step is too late)") if number == 1 else ""
