@@ -107,7 +107,7 @@ class GradingPlugin:
             if not isinstance(error, (GradingFailure, StudentFailure)):  # the grader's or the host's fault
                 self.host_faults.append(f"{result.name}: {type(error).__name__}: {error}"[:2000])
                 item.session.shouldstop = "the grader or the host failed"  # nothing after it would count
-            _describe_failure(result, error)
+            _describe_failure(result, error, "".join(getattr(self.session, "test_output", None) or ()))
         result.attachments = self._attachments.get(item.nodeid, {})
 
 
@@ -123,13 +123,15 @@ def split_points(points: float, weights: list[float]) -> list[float]:
     return [share / 100 for share in shares]
 
 
-def _describe_failure(result: TestResult, error: BaseException | None) -> None:
+def _describe_failure(result: TestResult, error: BaseException | None, printed: str = "") -> None:
+    """``printed``: what the student's code printed in the test's calls that returned, shown whenever the
+    test fails (a wrong value too), before what the failing call printed if it raised."""
     result.passed = False
     if isinstance(error, (GradingFailure, StudentFailure)):
         context = "; ".join(error.context)
         result.summary = f"{context}: {error.summary}" if context else error.summary
         result.details = error.details
-        result.student_output = getattr(error, "output", "") or ""
+        result.student_output = printed + (getattr(error, "output", "") or "")
         result.diagnosis = getattr(error, "diagnosis", None)
     else:  # a failure the graders did not word (their own bug): say little, reveal nothing
         kind = type(error).__name__ if error is not None else "an unknown error"
