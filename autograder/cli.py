@@ -48,6 +48,13 @@ def _feedback(args) -> int:
     return 0
 
 
+def _rubric(args) -> int:
+    from .engine.rubric import rubric_markdown
+
+    print(rubric_markdown(load_config(args.config)), end="")
+    return 0
+
+
 def _verify(args) -> int:
     from .engine.grade import GraderError
     from .engine.verify import verify
@@ -279,6 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "the grade command wrote (after changing the report's template, say).")
     feedback.add_argument("out_dir", metavar="OUT_DIR", help="a directory written by the grade command")
     feedback.set_defaults(run=_feedback)
+
+    rubric = commands.add_parser(
+        "rubric", help="print the rubric: part, test, points and what it checks, as Markdown",
+        description="Print every grader test with its part, its points (the part's points in grading.toml "
+                    "split by the graders' weights) and what it checks, as a Markdown table, then the "
+                    "[scoring] same_mistake rule. The README's rubric is this output; feedback.html shows the "
+                    "same table. Hidden tests show their name and points only.")
+    rubric.set_defaults(run=_rubric)
 
     check = commands.add_parser(
         "verify", help="re-grade a submission and check that OUT_DIR/results.json is reproduced to the cent",

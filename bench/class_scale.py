@@ -29,7 +29,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from autograder.classwork.layout import Course  # noqa: E402
 from autograder.engine.extract import module_cells  # noqa: E402
 from autograder.engine.notebook import cells_by_grade_id  # noqa: E402
 
@@ -93,7 +92,7 @@ def run(jobs: int, n: int, config: Path, scratch: Path) -> dict:
         peak = max(peak, rss_bytes(descendants(process.pid)))
         time.sleep(0.2)
     wall = time.monotonic() - started
-    rows = json.loads(Course(course).manifest.read_text())["students"]
+    rows = json.loads((course / "cnnkit" / "graded" / "manifest.json").read_text())["students"]
     return {"jobs": jobs, "submissions": n, "exit": process.returncode, "wall_seconds": round(wall, 1),
             "per_submission_seconds": round(wall / n, 2), "throughput_per_minute": round(60 * n / wall, 2),
             "peak_rss_sum_mb": round(peak / 2**20), "peak_rss_per_job_mb": round(peak / 2**20 / jobs), "graded_full_marks": sum(r.get("score") == r.get("max_score") for r in rows.values()),

@@ -71,7 +71,8 @@ def row(name: str, result) -> dict:
         tests.append({"name": test.name, "part": test.part, "lost": round(test.max_score - test.score, 2),
                       "max": test.max_score, "hidden": test.hidden,
                       "diagnosis": getattr(test, "diagnosis", None),
-                      "same_mistake_as": getattr(test, "same_mistake_as", None)})
+                      "same_mistake_as": getattr(test, "same_mistake_as", None),
+                      "feedback": test.feedback()[:600]})
     return {"mistake": name, "function": MISTAKES[name][0] if name in MISTAKES else "",
             "lost": round(result.max_score - result.score, 2), "score": result.score,
             "max_score": result.max_score, "failed": tests}

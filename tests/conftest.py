@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 import textwrap
 import time
 from contextlib import contextmanager
@@ -21,11 +22,6 @@ if os.environ.get("CNN_MNIST_DIR"):
 
 
 @pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return REPO_ROOT
-
-
-@pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED
 
@@ -37,6 +33,18 @@ def mnist_dir() -> Path:
     if not directory.is_dir():
         pytest.fail(f"no MNIST copy at {directory}: set CNN_MNIST_DIR to the four MNIST files")
     return directory
+
+
+@contextmanager
+def kernel_environment(mnist_dir: Path):
+    """What a Jupyter kernel started inside the block inherits: the notebook's quick mode, the MNIST
+    copy, inline figures, and this interpreter's folder first on PATH (the kernel is its python3)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNN_WEEK1_QUICK", "1")
+        patch.setenv("CNN_MNIST_DIR", str(Path(mnist_dir).resolve()))
+        patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        patch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        yield
 
 
 def wait_until(condition, seconds: float = 10.0) -> bool:

@@ -23,7 +23,8 @@ import pytest
 
 from week1 import WEEK1
 from autograder.engine.feedback_html import render_feedback, write_feedback
-from autograder.engine.results import HIDDEN_FAILURE_TEXT
+from autograder.engine.results import HIDDEN_FAILURE_TEXT, HIDDEN_SAME_MISTAKE_TEXT
+from autograder.engine.rubric import rubric_rows
 
 pytestmark = pytest.mark.slow
 
@@ -161,9 +162,11 @@ def _drawable_figures(data: dict) -> int:
     return count
 
 
-def _hidden_names() -> list[str]:
+def _hidden_names(graded) -> list[str]:
+    """The hidden tests: marked by their graders, and any grading.toml [feedback.hidden] adds."""
     with open(REPO / "grading.toml", "rb") as handle:
-        return tomllib.load(handle)["feedback"]["hidden"]["tests"]
+        listed = tomllib.load(handle)["feedback"]["hidden"]["tests"]
+    return sorted({test["name"] for test in graded["reference"]["data"]["tests"] if test["hidden"]} | set(listed))
 
 
 # ----- scores, parts, messages --------------------------------------------------------------
@@ -248,8 +251,8 @@ def test_feature_map_attachments_draw_input_expected_yours_difference():
 # ----- what must never appear ---------------------------------------------------------------
 
 def test_hidden_tests_exist_and_show_only_the_generic_reason(graded):
-    hidden = _hidden_names()
-    assert hidden, "grading.toml lists no hidden tests"
+    hidden = _hidden_names(graded)
+    assert hidden, "no grader test is hidden"
     failed_somewhere = set()
     for run in graded.values():
         for hidden_name in hidden:
@@ -263,7 +266,9 @@ def test_hidden_tests_exist_and_show_only_the_generic_reason(graded):
             else:
                 failed_somewhere.add(hidden_name)
                 message = re.findall(r'<p class="message">(.*?)</p>', item, re.S)
-                assert message == [_escaped(HIDDEN_FAILURE_TEXT)], item
+                generic = HIDDEN_SAME_MISTAKE_TEXT if test["same_mistake_as"] else HIDDEN_FAILURE_TEXT
+                assert message == [_escaped(generic)], item
+                assert '<p class="note">' not in item  # nor which test charged it
     assert failed_somewhere == set(hidden), "the stub should fail every hidden test"
 
 
@@ -278,9 +283,23 @@ def test_hidden_test_secrets_never_reach_the_html_even_if_the_data_holds_them(gr
     assert len(_png_images(html)) == _drawable_figures(data)
 
 
+def _rubric_words() -> set[str]:
+    """The docstring lines of the graders' visible tests: their names and "what it checks", shown on purpose."""
+    import ast
+
+    words = set()
+    for path in GRADERS.glob("test_*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            hidden = isinstance(node, ast.FunctionDef) and any(
+                isinstance(d, ast.Attribute) and d.attr == "hidden" for d in node.decorator_list)
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and not hidden:
+                words |= {line.strip() for line in (ast.get_docstring(node, clean=False) or "").splitlines()}
+    return words
+
+
 def test_no_grader_source_line_appears_in_any_report(graded):
     lines = {line.strip() for path in GRADERS.glob("*.py") for line in path.read_text(encoding="utf-8").splitlines()}
-    lines = {line for line in lines if len(line) >= 25 and not line.startswith(('"""', "#"))}
+    lines = {line for line in lines if len(line) >= 25 and not line.startswith(('"""', "#"))} - _rubric_words()
     assert len(lines) > 50, "the graders' source was not found"
     for name, run in graded.items():
         html = run["html"]
@@ -302,7 +321,7 @@ def test_page_is_self_contained(graded):
     for run in graded.values():
         html = run["html"]
         assert not re.search(r"<script|<link|@import|url\(", html, re.I)
-        assert not re.search(r'(src|href)="(?!data:image/png;base64,|#part-)', html)
+        assert not re.search(r'(src|href)="(?!data:image/png;base64,|#part-|#test-)', html)
         assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
 
 
@@ -339,3 +358,50 @@ def test_hostile_feedback_data_gives_a_bounded_page_with_the_real_shape(tmp_path
     assert len(page) < 200_000 and "characters cut" in page and "\ufffd" in page
     assert len(_png_images(page)) == 1 and "could not be drawn" not in page
     assert maps["feature_maps"]["yours_shape"] == [3000, 3000]
+
+
+# ----- one mistake, charged once; the rubric ------------------------------------------------
+
+def test_a_mistake_that_fails_several_tests_is_charged_once_and_the_page_says_where(graded):
+    run = graded["no_optimizer_step"]  # one missing line: weights, returns, steps and the gate all fail
+    tests = [t for t in run["data"]["tests"] if t["part"] == "training_loop" and not t["passed"]]
+    charged = [t for t in tests if not t["same_mistake_as"]]
+    assert len(tests) == 4 and [t["name"] for t in charged] == [
+        "train_one_epoch updates the weights exactly like the reference training loop"]
+    assert {t["diagnosis"] for t in tests} == {"train_one_epoch: no optimizer.step()"}
+    assert run["data"]["part_scores"]["training_loop"] == round(25 - charged[0]["max_score"], 2)
+    html = run["html"]
+    anchor = f"test-{run['data']['tests'].index(charged[0])}"  # the charged test's own place on the page
+    assert f'id="{anchor}"' in html
+    for test in tests:
+        if test is charged[0]:
+            continue
+        item = html.split(_escaped(test["name"]) + " <span", 1)[1].split("</li>", 1)[0]
+        assert 'class="badge">same mistake</span>' in item
+        assert f"Same mistake as in “{_escaped(charged[0]['name'])}”: charged once there" in item
+        assert f'<a href="#{anchor}">See that test.</a>' in item
+        assert _shows(item, test["summary"])  # its own message stays, hint included
+    assert "The same mistake also failed 3 other tests, marked “same mistake”: it is charged once, here." in html
+
+
+def test_a_hidden_test_charged_elsewhere_keeps_its_generic_words(graded):
+    run = graded["flipped_kernel"]
+    lesson = _test(run, "conv2d_single reproduces the lesson")
+    random = _test(run, "conv2d_single matches PyTorch")
+    assert lesson["diagnosis"] == "conv2d_single: flipped kernel" and not lesson["same_mistake_as"]
+    assert random["hidden"] and random["same_mistake_as"] == lesson["name"] and random["score"] == random["max_score"]
+    assert random["feedback"] == HIDDEN_SAME_MISTAKE_TEXT
+    assert "(1 hidden test); it is charged once, here." in lesson["feedback"]
+
+
+@pytest.mark.parametrize("name", SUBMISSIONS)
+def test_every_page_carries_the_rubric(graded, name):
+    run = graded[name]
+    rubric = run["html"].split('<section class="card" id="rubric">', 1)[1].split("</section>", 1)[0]
+    rows = rubric_rows(run["data"]["tests"], run["data"]["parts"])
+    assert len(rows) == len(run["data"]["tests"]) == rubric.count("<tr><td>")
+    for row in rows:
+        assert _escaped(row.test) in rubric
+        cell = rubric.split(_escaped(row.test), 1)[1].split("</tr>", 1)[0]
+        assert f'<td class="num">{row.points:g}</td>' in cell
+        assert ("hidden test" in cell) == row.hidden

@@ -50,7 +50,7 @@ def bundle(tmp_path_factory, config, mnist_dir):
 
 def test_the_zip_holds_only_what_grading_needs(bundle):
     allowed = re.compile(r"^(setup\.sh|run_autograder|requirements\.txt|pyproject\.toml|grading\.toml"
-                         rf"|release/{ASSIGNMENT}/{ASSIGNMENT}\.ipynb|source/{ASSIGNMENT}/mnist_data\.py"
+                         rf"|release/{ASSIGNMENT}/{ASSIGNMENT}\.ipynb|source/{ASSIGNMENT}/(mnist_data|hints)\.py"
                          r"|mnist/[a-z0-9-]+\.gz|autograder/.+)$")
     assert [name for name in bundle if not allowed.match(name)] == []
     assert not [name for name in bundle if name.startswith(("solutions/", "tests/", "submitted/", "cnnkit/"))]

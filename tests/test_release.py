@@ -47,8 +47,8 @@ def regenerated(tmp_path_factory) -> Path:
 def test_committed_release_is_byte_identical_to_a_fresh_generation(regenerated):
     assert regenerated.name == ASSIGNMENT
     fresh, committed = files_under(regenerated), files_under(COMMITTED_RELEASE)
-    assert sorted(fresh) == sorted(committed) == ["cnn_week1.ipynb", "mnist_data.py", "public_checks.py",
-                                                "test_public_checks.py"]
+    assert sorted(fresh) == sorted(committed) == ["cnn_week1.ipynb", "hints.py", "mnist_data.py",
+                                                "public_checks.py", "test_public_checks.py"]
     changed = [name for name in fresh if fresh[name] != committed[name]]
     assert changed == [], f"release/{ASSIGNMENT} is stale ({changed}): {REGENERATE}"
 

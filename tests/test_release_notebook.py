@@ -9,9 +9,7 @@ Both runs use quick mode (CNN_WEEK1_QUICK=1: one short training epoch), in a cop
 """
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
@@ -21,6 +19,7 @@ from nbclient import NotebookClient
 
 from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES, PARTS
 from autograder.engine.extract import SOLUTION_MARKERS
+from conftest import kernel_environment
 from autograder.engine.notebook import code_cells, grade_id
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,11 +46,7 @@ def stream_lines(cell) -> list[str]:
 
 def execute_in_copy(notebook, folder: Path, mnist_dir: Path):
     """Run ``notebook`` top to bottom in a python3 kernel whose cwd is ``folder``; a raising cell fails the run."""
-    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this process's environment
-        patch.setenv("CNN_WEEK1_QUICK", "1")
-        patch.setenv("CNN_MNIST_DIR", str(Path(mnist_dir).resolve()))
-        patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        patch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    with kernel_environment(mnist_dir):
         client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=False,
                                 resources={"metadata": {"path": str(folder)}})
         client.execute()

@@ -13,9 +13,7 @@ are defined in tests/classic_mistakes.py (bench/mistakes.py grades the same ones
 """
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
@@ -25,6 +23,7 @@ from nbclient.exceptions import CellExecutionError
 
 from autograder.assignments.cnn_week1.contract import ASSIGNMENT, GRADED_NAMES, PARTS
 from autograder.engine.extract import SOLUTION_MARKERS
+from conftest import kernel_environment
 from autograder.engine.notebook import grade_id
 from classic_mistakes import MISTAKES, apply_mistakes
 
@@ -53,11 +52,7 @@ def run_all(notebook, folder: Path, mnist_dir: Path) -> list[str]:
     """Jupyter's Run All in one kernel: an error in a locked cell stops it (and fails the test); an
     error in an answer cell is recorded and the run goes on below it. Returns the answer cells that raised."""
     raised = []
-    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this process's environment
-        patch.setenv("CNN_WEEK1_QUICK", "1")
-        patch.setenv("CNN_MNIST_DIR", str(Path(mnist_dir).resolve()))
-        patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        patch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    with kernel_environment(mnist_dir):
         client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=False,
                                 resources={"metadata": {"path": str(folder)}})
         with client.setup_kernel():

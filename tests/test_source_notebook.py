@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
@@ -13,6 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.assignments.cnn_week1.contract import GRADED_NAMES, IMPORT_CELL_ID, PARTS
+from conftest import kernel_environment
 from autograder.engine.notebook import grade_id
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "source" / "cnn_week1" / "cnn_week1.ipynb"
@@ -41,11 +40,7 @@ def executed_folder(mnist_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("source") / NOTEBOOK.parent.name
     shutil.copytree(NOTEBOOK.parent, folder, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     notebook = nbformat.read(folder / NOTEBOOK.name, as_version=4)
-    with pytest.MonkeyPatch.context() as patch:  # the kernel inherits this process's environment
-        patch.setenv("CNN_WEEK1_QUICK", "1")
-        patch.setenv("CNN_MNIST_DIR", str(mnist_dir))
-        patch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-        patch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    with kernel_environment(mnist_dir):
         client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(folder)}})
         client.execute()

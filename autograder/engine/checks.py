@@ -5,6 +5,13 @@ the worker (plain tensors, ``NumpyValue``, ``Opaque``, numbers, containers).
 A failed check raises ``GradingFailure(summary, details)``: the summary says
 what was checked and what came out wrong; details carry values (a position,
 both numbers, a count), never whole expected arrays.
+
+Hints are ``(message, alternative)`` or ``(message, alternative, diagnosis)``: the result of a
+classic mistake on the same input. A wrong result equal to an alternative (within the check's
+tolerance) adds "Hint: message"; with a diagnosis (a key naming the function and the mistake,
+"conv2d_single: flipped kernel") the failure carries it, and tests failed by the same diagnosis
+are charged once (``results.apply_same_mistake``). A test with several cases runs them in
+``diagnosed_cases()`` so that its diagnosis stands only when that mistake explains every case.
 """
 from __future__ import annotations
 
@@ -97,16 +104,16 @@ def expect_tensor(value, expected: torch.Tensor, what: str, atol: float = ATOL, 
                   dtype: torch.dtype | None = torch.float32, hints=()) -> torch.Tensor:
     """Check ``value`` against ``expected``: type, shape, dtype, NaNs, then values.
 
-    ``hints``: (message, alternative tensor) pairs for classic mistakes; a wrong result
-    equal to an alternative adds its message ("your kernel seems flipped: …").
+    ``hints``: (message, alternative tensor[, diagnosis]) for classic mistakes; a wrong result
+    equal to an alternative adds its message ("your kernel seems flipped: …") and its diagnosis.
     """
     tensor = as_tensor(value, what, dtype=None)
-    hint = _matching_hint(tensor, hints, atol, rtol)
+    hint, diagnosis = _matching_hint(tensor, hints, atol, rtol)
     if tuple(tensor.shape) != tuple(expected.shape):
         summary = f"{what} returned shape {shape_text(tensor.shape)}, expected {shape_text(expected.shape)}"
         if not hint and tensor.dim() == expected.dim() == 2 and tuple(tensor.shape) == tuple(expected.shape)[::-1]:
             hint = "height and width seem swapped"
-        raise GradingFailure(with_hint(summary, hint))
+        raise GradingFailure(with_hint(summary, hint), diagnosis=diagnosis)
     if dtype is not None and tensor.dtype != dtype:
         as_tensor(tensor, what, dtype)  # raises with the dtype message
     got = tensor.double()
@@ -126,7 +133,7 @@ def expect_tensor(value, expected: torch.Tensor, what: str, atol: float = ATOL, 
         raise GradingFailure(
             with_hint(summary, hint),
             f"first difference at index {index}: got {number_text(got[index])}, "
-            f"expected {number_text(want[index])} (tolerance {atol:g} + {rtol:g}·|expected|)")
+            f"expected {number_text(want[index])} (tolerance {atol:g} + {rtol:g}·|expected|)", diagnosis=diagnosis)
     return tensor
 
 
@@ -141,20 +148,84 @@ def expect_map(value, expected: torch.Tensor, what: str, attach, shown_input: to
         raise
 
 
+def first_only(attach):
+    """``attach`` that keeps only the first figure: in ``diagnosed_cases`` the cases after the first
+    failure still run, and the figure must stay the one of the failure the student reads."""
+    done = []
+
+    def attach_first(key: str, value) -> None:
+        if not done:
+            done.append(key)
+            attach(key, value)
+
+    return attach_first
+
+
 def _first_index(mask: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in mask.nonzero()[0]) if mask.dim() else ()
 
 
-def _matching_hint(tensor: torch.Tensor, hints, atol: float, rtol: float) -> str | None:
-    for message, alternative in hints:
+def _hint_parts(hint) -> tuple:
+    """(message, alternative, diagnosis) of a 2- or 3-item hint."""
+    message, alternative, *rest = hint
+    return message, alternative, (rest[0] if rest else None)
+
+
+def _matching_hint(tensor: torch.Tensor, hints, atol: float, rtol: float) -> tuple[str | None, str | None]:
+    """(message, diagnosis) of the first hint whose alternative equals ``tensor``, else (None, None)."""
+    for message, alternative, diagnosis in map(_hint_parts, hints):
         if alternative is None or tuple(alternative.shape) != tuple(tensor.shape):
             continue
         try:
             if torch.allclose(tensor.double(), alternative.double(), atol=atol, rtol=rtol):
-                return message
+                return message, diagnosis
         except RuntimeError:
             continue
-    return None
+    return None, None
+
+
+class diagnosed_cases:
+    """The cases of one test, run so that a diagnosis is precise over all of them::
+
+        with diagnosed_cases() as case:
+            for ...:
+                with case():
+                    expect_tensor(student.call(...), expected, what, hints=...)
+
+    The first failure is what the student sees, as before. When it carries a diagnosis the
+    remaining cases still run: the test keeps the diagnosis only if every failing case has that
+    same diagnosis; a case that fails otherwise (no diagnosis, another one, the code raised)
+    ends the test with the first failure, its diagnosis dropped (it is then charged as any failure).
+    """
+
+    def __init__(self):
+        self.first: GradingFailure | None = None
+
+    def __enter__(self):
+        return self.case
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None and self.first is not None:
+            raise self.first
+        return False
+
+    @contextmanager
+    def case(self):
+        try:
+            yield
+        except GradingFailure as failure:
+            if failure.diagnosis is not None and (self.first is None or failure.diagnosis == self.first.diagnosis):
+                self.first = self.first or failure
+                return
+            raise self._undiagnosed(failure) from None
+        except StudentFailure as failure:
+            raise self._undiagnosed(failure) from None
+
+    def _undiagnosed(self, failure):
+        if self.first is None:
+            return failure
+        self.first.diagnosis = None  # another fault shows too: the mistake does not explain the whole test
+        return self.first
 
 
 def with_hint(summary: str, hint: str | None) -> str:
@@ -165,8 +236,9 @@ def with_hint(summary: str, hint: str | None) -> str:
 
 # ----- numbers -----------------------------------------------------------------------------
 
-def expect_int(value, expected: int, what: str) -> int:
-    """A Python int equal to ``expected`` (bool, float, tensor and numpy values are explained)."""
+def expect_int(value, expected: int, what: str, hints=()) -> int:
+    """A Python int equal to ``expected`` (bool, float, tensor and numpy values are explained);
+    ``hints``: (message, alternative int[, diagnosis]) for classic mistakes."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value == expected:
             raise GradingFailure(f"{what} returned the float {value!r}; the contract asks for a Python int "
@@ -176,7 +248,9 @@ def expect_int(value, expected: int, what: str) -> int:
                                  "(convert with `int(...)`).")
         raise GradingFailure(f"{what} returned {describe_type(value)}; expected the int {expected}.")
     if value != expected:
-        raise GradingFailure(f"{what} returned {value}, expected {expected}.")
+        message, _, diagnosis = next((hint for hint in map(_hint_parts, hints) if hint[1] == value),
+                                     (None, None, None))
+        raise GradingFailure(with_hint(f"{what} returned {value}, expected {expected}", message), diagnosis=diagnosis)
     return value
 
 
@@ -197,10 +271,10 @@ def expect_float(value, expected: float, what: str, atol: float = 1e-6, rtol: fl
     """A number (Python or single-element tensor) close to ``expected``; hints as (message, alternative)."""
     number = as_number(value, what)
     if math.isnan(number) or not math.isclose(number, expected, rel_tol=rtol, abs_tol=atol):
-        hint = next((message for message, alternative in hints
-                     if alternative is not None and math.isclose(number, alternative, rel_tol=rtol, abs_tol=atol)),
-                    None)
-        raise GradingFailure(with_hint(f"{what} is {number_text(number)}, expected {number_text(expected)}", hint))
+        hint, _, diagnosis = next((hint for hint in map(_hint_parts, hints) if hint[1] is not None
+                                   and math.isclose(number, hint[1], rel_tol=rtol, abs_tol=atol)), (None, None, None))
+        raise GradingFailure(with_hint(f"{what} is {number_text(number)}, expected {number_text(expected)}", hint),
+                             diagnosis=diagnosis)
     return number
 
 

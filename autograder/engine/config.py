@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .assignment import KIT_ROOT, Assignment, AssignmentError, load_assignment
+from .results import SAME_MISTAKE_RULES
 
 CONFIG_ENV = "CNN_KIT_CONFIG"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -72,6 +73,15 @@ class Feedback:
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """[scoring]: how test results become points beyond each test's share of its part."""
+
+    # "once": tests of a part failed by the same diagnosed mistake are charged once, at the heaviest
+    # of them; "each": every failed test costs its points (results.apply_same_mistake).
+    same_mistake: str = "once"
+
+
+@dataclass(frozen=True)
 class AssignmentSettings:
     """[assignment]: which assignment (a kit package, or ``path`` to a folder) and its schedule."""
 
@@ -92,6 +102,7 @@ class GradingConfig:
     parts: dict[str, Part]
     sandbox: Sandbox
     feedback: Feedback
+    scoring: Scoring = field(default_factory=Scoring)
     sections: dict[str, object] = field(default_factory=dict)  # the assignment's own ([training], [data]…)
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -118,7 +129,8 @@ def grading_digest(config: GradingConfig) -> str:
     data) is left out: moving files neither forces re-grades nor splits shards graded elsewhere."""
     relevant = {"parts": {key: asdict(part) for key, part in config.parts.items()},
                 "sandbox": asdict(config.sandbox),
-                "feedback": {**asdict(config.feedback), "hidden_tests": sorted(config.feedback.hidden_tests)}}
+                "feedback": {**asdict(config.feedback), "hidden_tests": sorted(config.feedback.hidden_tests)},
+                "scoring": asdict(config.scoring)}
     for name, section in config.definition.settings.items():
         if section.in_digest:
             relevant[name] = asdict(config.sections[name])
@@ -161,8 +173,9 @@ SECTIONS = {
                                 "late_penalty_cap": between(0, 100), "late_after_days": at_least(0)}),
     "sandbox": (Sandbox, {"torch_threads": at_least(0), "max_restarts": at_least(0)}),  # the rest: > 0
     "feedback": (Feedback, {"visibility": one_of(VISIBILITIES), "details": one_of(DETAILS)}),
+    "scoring": (Scoring, {"same_mistake": one_of(SAME_MISTAKE_RULES)}),
 }
-ENGINE_SECTIONS = ("assignment", "parts", "sandbox", "feedback")  # an assignment adds its own
+ENGINE_SECTIONS = ("assignment", "parts", "sandbox", "feedback", "scoring")  # an assignment adds its own
 
 
 def load_config(path: str | Path | None = None) -> GradingConfig:
@@ -198,6 +211,7 @@ def load_config(path: str | Path | None = None) -> GradingConfig:
         parts=_parts(raw.get("parts", {}), definition.parts, where),
         sandbox=_section("sandbox", raw.get("sandbox", {}), where),
         feedback=_section("feedback", feedback_raw, where, hidden_tests=hidden),
+        scoring=_section("scoring", raw.get("scoring", {}), where),
         sections={name: _section(name, raw.get(name, {}), where, spec=(section.kind, section.checks))
                   for name, section in definition.settings.items()},
         raw=raw,

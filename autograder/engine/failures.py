@@ -4,15 +4,17 @@
 called a forbidden routine or is missing (raised by the worker session).
 ``GradingFailure``: the code ran but its result is wrong (raised by the
 graders' checks). ``summary`` is always shown; ``details`` (values, positions)
-only where grading.toml lets a test show details.
+only where grading.toml lets a test show details. A GradingFailure's ``diagnosis`` names the
+classic mistake that exactly explains the wrong result ("conv2d_single: flipped kernel"), or is
+None: tests failed by the same diagnosis are charged once (results.apply_same_mistake).
 """
 from __future__ import annotations
 
 
 class GradingFailure(AssertionError):
-    def __init__(self, summary: str, details: str | None = None):
+    def __init__(self, summary: str, details: str | None = None, diagnosis: str | None = None):
         super().__init__(summary)
-        self.summary, self.details = summary, details
+        self.summary, self.details, self.diagnosis = summary, details, diagnosis
         self.context: list[str] = []
 
 

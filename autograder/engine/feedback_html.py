@@ -29,7 +29,9 @@ import markupsafe
 
 from . import feedback_figures as figures
 from .files import write_atomic
-from .results import HIDDEN_FAILURE_TEXT, OUTPUT_LIMIT, listed_problems
+from .results import (HIDDEN_FAILURE_TEXT, HIDDEN_SAME_MISTAKE_TEXT, OUTPUT_LIMIT, charged_once_note,
+                      listed_problems, same_mistake_note)
+from .rubric import SAME_MISTAKE_TEXT, rubric_rows
 from .textsafe import clip, scrub
 
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -90,9 +92,10 @@ def code_spans(text: str) -> markupsafe.Markup:
 def _report_view(data: dict) -> dict:
     parts = {key: {"key": key, "title": title, "points": float(points), "tests": []}
              for key, (title, points) in data.get("parts", {}).items()}
-    for raw in data.get("tests", []):
+    anchors = {raw["name"]: f"test-{index}" for index, raw in enumerate(data.get("tests", []))}
+    for index, raw in enumerate(data.get("tests", [])):
         part = parts.setdefault(raw["part"], {"key": raw["part"], "title": raw["part"], "points": 0.0, "tests": []})
-        part["tests"].append(_test_view(raw))
+        part["tests"].append(_test_view(raw, f"test-{index}", anchors))
     timings = data.get("timings", {})
     for part in parts.values():
         # results.py sums part scores; the sum here only reads feedback.json of older kits
@@ -108,16 +111,35 @@ def _report_view(data: dict) -> dict:
         "problems": listed_problems(list(data.get("problems", []))),
         "missing_protections": list(data.get("missing_protections", [])),
         "timings": [(name, seconds) for name, seconds in timings.items() if not name.startswith("part ")],
+        "rubric": _rubric_view(data, parts),
+        "same_mistake_rule": SAME_MISTAKE_TEXT.get(data.get("same_mistake", "once"), ""),
     }
 
 
-def _test_view(raw: dict) -> dict:
+def _rubric_view(data: dict, parts: dict) -> list[dict]:
+    """The rubric table (rubric.rubric_rows, as ``python -m autograder rubric`` prints it), by part."""
+    rows = rubric_rows(data.get("tests", []), {key: (part["title"], part["points"]) for key, part in parts.items()})
+    return [{"title": part["title"], "points": part["points"],
+             "rows": [{"test": clip(row.test, 300), "points": row.points, "checks": clip(row.checks, 1000),
+                       "hidden": row.hidden} for row in rows if row.part == key]}
+            for key, part in parts.items()]
+
+
+def _test_view(raw: dict, anchor: str = "", anchors: dict | None = None) -> dict:
+    charged = raw.get("same_mistake_as") if not raw.get("passed") else None
     view = {"name": clip(raw["name"], 300), "score": float(raw.get("score", 0.0)), "max_score": float(raw["max_score"]),
-            "passed": bool(raw.get("passed")), "hidden": bool(raw.get("hidden")),
+            "passed": bool(raw.get("passed")), "hidden": bool(raw.get("hidden")), "anchor": anchor,
+            "same_mistake": bool(charged), "same_mistake_note": "", "same_mistake_link": "", "charged_note": "",
             "seconds": float(raw.get("seconds", 0.0)), "summary": "", "details": "", "output": "", "figures": []}
     if view["hidden"]:  # whatever else the data holds, a hidden test says only this
-        view["summary"] = "" if view["passed"] else HIDDEN_FAILURE_TEXT
+        view["summary"] = "" if view["passed"] else (HIDDEN_SAME_MISTAKE_TEXT if charged else HIDDEN_FAILURE_TEXT)
         return view
+    if charged:
+        view["same_mistake_note"] = same_mistake_note(str(charged))
+        view["same_mistake_link"] = (anchors or {}).get(charged, "")
+    if raw.get("same_mistake_in") or raw.get("same_mistake_hidden"):
+        view["charged_note"] = charged_once_note([str(name) for name in raw.get("same_mistake_in") or []],
+                                                 int(raw.get("same_mistake_hidden") or 0), named=False)
     if not view["passed"]:  # a passed test's ✔ and score say it all
         view["summary"] = clip(raw.get("summary") or "This test did not pass.")
         view["details"] = clip(raw.get("details") or "") if raw.get("show_details", True) else ""

@@ -75,7 +75,7 @@ def _grade_with(server, submission, submission_path, out_dir, config, select, gr
     from .feedback_html import write_feedback
     from .plugin import GradingPlugin, run_graders
     from .provenance import provenance
-    from .results import SubmissionResult, write_result
+    from .results import SubmissionResult, apply_same_mistake, write_result
 
     session = WorkerSession(submission, config, server)
     _limit_torch_threads(config.sandbox.threads())
@@ -91,6 +91,7 @@ def _grade_with(server, submission, submission_path, out_dir, config, select, gr
         raise GraderError("The graders could not run:\n" + "\n".join(plugin.collection_errors or [f"pytest exit {code}"]))
 
     tests = [plugin.results[node] for node in plugin.order]
+    apply_same_mistake(tests, config.scoring.same_mistake)  # one diagnosed mistake, charged once
     timings = {"extraction": extracted - started}
     if session.startup_seconds is not None:
         timings["worker startup"] = session.startup_seconds
@@ -107,7 +108,8 @@ def _grade_with(server, submission, submission_path, out_dir, config, select, gr
         missing_protections=session.protections.missing(),
         execution_time=time.monotonic() - started, timings=timings,
         resources=_peak_memory(session),
-        provenance=provenance(config, submission_path, server, tests, select))
+        provenance=provenance(config, submission_path, server, tests, select),
+        same_mistake=config.scoring.same_mistake)
     write_result(out_dir, result)
     write_feedback(out_dir)  # OUT/feedback.html, the student's report (never raises for drawing problems)
     return result

@@ -3,7 +3,7 @@
 The kit's one reader of notebook cells (extraction, the release checks, the tests, the benchmarks).
 It takes any JSON: a malformed cell simply has no grade_id and an empty source, nothing raises.
 Two copies live where this package is not installed, in what students run: the release's
-``test_public_checks.py`` and the GitHub Classroom check runner (packaging/github.py).
+``test_public_checks.py`` and the GitHub check runner (packaging/templates/github/run_public_checks.py.j2).
 """
 from __future__ import annotations
 

@@ -67,11 +67,12 @@ class GradingPlugin:
             if name in names:
                 raise pytest.UsageError(f"{item.nodeid}: two grader tests are named {name!r}")
             names.add(name)
+            hidden = _is_hidden(item, name, self.config)
             self.results[item.nodeid] = TestResult(
                 name=name, part=_part_of(item), max_score=max_scores[item.nodeid],
                 passed=False, summary="The test did not run.",
-                visibility=self.config.feedback.visibility, hidden=_is_hidden(item, name, self.config),
-                show_details=self.config.feedback.details == "full")
+                visibility=self.config.feedback.visibility, hidden=hidden,
+                show_details=self.config.feedback.details == "full", checks="" if hidden else _checks_of(item))
             self.order.append(item.nodeid)
 
     def pytest_deselected(self, items) -> None:
@@ -106,7 +107,7 @@ class GradingPlugin:
             if not isinstance(error, (GradingFailure, StudentFailure)):  # the grader's or the host's fault
                 self.host_faults.append(f"{result.name}: {type(error).__name__}: {error}"[:2000])
                 item.session.shouldstop = "the grader or the host failed"  # nothing after it would count
-            _describe_failure(result, error)
+            _describe_failure(result, error, "".join(getattr(self.session, "test_output", None) or ()))
         result.attachments = self._attachments.get(item.nodeid, {})
 
 
@@ -122,13 +123,16 @@ def split_points(points: float, weights: list[float]) -> list[float]:
     return [share / 100 for share in shares]
 
 
-def _describe_failure(result: TestResult, error: BaseException | None) -> None:
+def _describe_failure(result: TestResult, error: BaseException | None, printed: str = "") -> None:
+    """``printed``: what the student's code printed in the test's calls that returned, shown whenever the
+    test fails (a wrong value too), before what the failing call printed if it raised."""
     result.passed = False
     if isinstance(error, (GradingFailure, StudentFailure)):
         context = "; ".join(error.context)
         result.summary = f"{context}: {error.summary}" if context else error.summary
         result.details = error.details
-        result.student_output = getattr(error, "output", "") or ""
+        result.student_output = printed + (getattr(error, "output", "") or "")
+        result.diagnosis = getattr(error, "diagnosis", None)
     else:  # a failure the graders did not word (their own bug): say little, reveal nothing
         kind = type(error).__name__ if error is not None else "an unknown error"
         result.summary = f"The check could not be completed ({kind}). Please tell your instructor."
@@ -163,6 +167,13 @@ def _name_of(item) -> str:
     return name
 
 
+def _checks_of(item) -> str:
+    """What the test checks beyond its name: its docstring after the first line (the rubric's words)."""
+    doc = (getattr(item, "function", None) and item.function.__doc__) or ""
+    lines = [line.strip() for line in doc.strip().splitlines()[1:]]
+    return " ".join(line for line in lines if line)
+
+
 def _json_safe(value):
     """Attachments as strict, bounded JSON (tensors to lists cut to a figure's size, NaN to None):
     a student's huge wrong map must not become a huge feedback.json."""
@@ -188,11 +199,14 @@ def session_fixtures(plugin: GradingPlugin) -> types.ModuleType:
     return module
 
 
-def run_graders(graders_dir, plugin: GradingPlugin, select: str | None = None) -> int:
-    """Run the hidden graders with pytest in this (trusted) process; returns pytest's exit code."""
+def run_graders(graders_dir, plugin: GradingPlugin, select: str | None = None, collect_only: bool = False) -> int:
+    """Run the hidden graders with pytest in this (trusted) process; returns pytest's exit code.
+    ``collect_only``: only collect them (the plugin's results then hold names, parts and points)."""
     args = [str(graders_dir), "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
             "-p", "no:logging", "--rootdir", str(graders_dir), "-c", "/dev/null", "-W", "ignore"]
     if select:
         args += ["-k", select]
+    if collect_only:
+        args.append("--collect-only")
     code = pytest.main(args, plugins=[plugin, session_fixtures(plugin)])
     return int(code)

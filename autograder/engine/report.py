@@ -32,7 +32,7 @@ def summary(result: SubmissionResult, verbose: bool = True, colour: bool | None 
         if not verbose:
             continue
         for test in tests:
-            sign = paint("✔", "32") if test.passed else paint("✘", "31")
+            sign = paint("✔", "32") if test.passed else paint("=", "33") if test.same_mistake_as else paint("✘", "31")
             lines.append(f"    {sign} {for_terminal(test.name, 200)[:72]:<72} {test.score:>5.2f}/{test.max_score:<5.2f}")
             if not test.passed:
                 feedback = for_terminal(test.feedback(), 400).strip()

@@ -16,6 +16,9 @@ OUTPUT_LIMIT = 2000  # characters of what the student's code printed, per test
 INDENTED_UP_TO = 200_000  # characters of compact JSON
 FIELD_LIMIT = 25_000  # any one string field; fields are built smaller, this only catches the rest
 HIDDEN_FAILURE_TEXT = "This hidden test did not pass. Its inputs and expected values are not shown."
+HIDDEN_SAME_MISTAKE_TEXT = ("This hidden test did not pass, from a mistake already charged in another test, so it "
+                            "costs no points here. Its inputs and expected values are not shown.")
+SAME_MISTAKE_RULES = ("once", "each")  # grading.toml [scoring] same_mistake
 
 
 @dataclass
@@ -34,10 +37,16 @@ class TestResult:
     seconds: float = 0.0
     selected: bool = True  # False: left out of a --select run, so not graded this time
     attachments: dict = field(default_factory=dict)  # data for figures in the feedback report
+    checks: str = ""  # what the test checks beyond its name (the rubric's words; empty for hidden tests)
+    # The classic mistake that exactly explains the failure ("conv2d_single: flipped kernel"), or None.
+    diagnosis: str | None = None
+    same_mistake_as: str | None = None  # failed only by a diagnosis charged in that test: no points lost
+    same_mistake_in: list[str] = field(default_factory=list)  # the charged test: the visible tests it was charged for
+    same_mistake_hidden: int = 0  # ... and how many hidden ones
 
     @property
     def score(self) -> float:
-        return self.max_score if self.passed else 0.0
+        return self.max_score if self.passed or self.same_mistake_as else 0.0
 
     @property
     def status(self) -> str:
@@ -48,14 +57,67 @@ class TestResult:
         if self.passed:
             return "Passed."
         if self.hidden:
-            return HIDDEN_FAILURE_TEXT
+            return HIDDEN_SAME_MISTAKE_TEXT if self.same_mistake_as else HIDDEN_FAILURE_TEXT
         text = clip(self.summary)
+        if self.same_mistake_as:
+            text = f"{same_mistake_note(self.same_mistake_as)}\n\n{text}"
         if self.details and self.show_details:
             text += f"\n\n{clip(self.details)}"
+        if self.same_mistake_in or self.same_mistake_hidden:
+            text += f"\n\n{charged_once_note(self.same_mistake_in, self.same_mistake_hidden)}"
         printed = clip(self.student_output, OUTPUT_LIMIT).strip()
         if printed:
             text += f"\n\nYour code printed:\n{printed}"
         return text
+
+
+def same_mistake_note(charged: str) -> str:
+    return f"Same mistake as in “{clip(charged, 300)}”: charged once there, so this test costs no points."
+
+
+def charged_once_note(others: list[str], hidden: int = 0, named: bool = True) -> str:
+    """What the test that was charged for a mistake says about the others it failed (``named``: listed by
+    name, as results.json needs; feedback.html marks them "same mistake" and links them here instead)."""
+    count = len(others) + hidden
+    tests = "another test" if count == 1 else f"{count} other tests"
+    if not named:
+        return f"The same mistake also failed {tests}, marked “same mistake”: it is charged once, here."
+    listed = [f"“{clip(name, 300)}”" for name in others] + ([f"{hidden} hidden test{'s' if hidden > 1 else ''}"]
+                                                             if hidden else [])
+    return f"The same mistake also failed {tests} ({', '.join(listed)}); it is charged once, here."
+
+
+def apply_same_mistake(tests: list[TestResult], rule: str = "once") -> None:
+    """grading.toml ``[scoring] same_mistake``: what several tests failed by one diagnosed mistake cost.
+
+    "once": within a part, the tests whose failure has the same diagnosis are charged once, at the
+    heaviest of them (equal points: a visible test before a hidden one, then the first); the others
+    get their points back and say "same mistake as in <that test>". A failure without a diagnosis,
+    or with another one, is charged as it is. "each": every failed test costs its points.
+    Applied after the graders ran and again after a part re-grade is merged (``merge_part``);
+    it reads only ``passed``, ``diagnosis``, ``selected``, ``max_score`` and ``hidden``.
+    """
+    if rule not in SAME_MISTAKE_RULES:
+        raise ValueError(f"unknown same_mistake rule {rule!r}")
+    for test in tests:
+        test.same_mistake_as, test.same_mistake_in, test.same_mistake_hidden = None, [], 0
+    if rule == "each":
+        return
+    groups: dict[tuple[str, str], list[tuple[int, TestResult]]] = {}
+    for index, test in enumerate(tests):
+        if test.selected and not test.passed and test.diagnosis:
+            groups.setdefault((test.part, test.diagnosis), []).append((index, test))
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        _, charged = max(group, key=lambda item: (item[1].max_score, not item[1].hidden, -item[0]))
+        for _, test in group:
+            if test is not charged:
+                test.same_mistake_as = charged.name
+                if test.hidden:  # counted, not named: its own row says the rest
+                    charged.same_mistake_hidden += 1
+                else:
+                    charged.same_mistake_in.append(test.name)
 
 
 @dataclass
@@ -70,6 +132,7 @@ class SubmissionResult:
     timings: dict[str, float] = field(default_factory=dict)  # startup, extraction, per part
     resources: dict[str, float] = field(default_factory=dict)  # peak memory of grader and worker
     provenance: dict = field(default_factory=dict)  # what produced this grade (provenance.py)
+    same_mistake: str = "once"  # the [scoring] same_mistake rule the tests were scored with
 
     # Test scores are whole cents (plugin.split_points): sums are rounded to the cent.
     @property
@@ -122,7 +185,8 @@ class SubmissionResult:
             raw["feedback"] = test.feedback()
             raw["score"] = test.score
             if test.hidden:  # hidden tests keep their secrets in every output
-                raw.update(summary="", details=None, student_output="", attachments={})
+                # (their diagnosis, a mistake's name and never a value, stays for a part re-grade's rule)
+                raw.update(summary="", details=None, student_output="", attachments={}, checks="")
             else:
                 raw.update(summary=clip(test.summary), details=test.details and clip(test.details),
                            student_output=clip(test.student_output, OUTPUT_LIMIT))
@@ -204,10 +268,11 @@ def merge_part(previous: SubmissionResult, fresh: SubmissionResult, part: str) -
     provenance = {**fresh.provenance, "select": previous.provenance.get("select"), "regraded_part": part,
                   GATE_SEED_KEY: previous.provenance.get(GATE_SEED_KEY) if seed is None else seed}
     timings = {**previous.timings, **{key: value for key, value in fresh.timings.items() if key == f"part {part}"}}
+    apply_same_mistake(tests, fresh.same_mistake)  # a re-graded test may change what another was charged
     return SubmissionResult(submission=fresh.submission, kind=fresh.kind, tests=tests, parts=fresh.parts,
                             problems=fresh.problems, missing_protections=fresh.missing_protections,
                             execution_time=previous.execution_time, timings=timings,
-                            resources=fresh.resources, provenance=provenance)
+                            resources=fresh.resources, provenance=provenance, same_mistake=fresh.same_mistake)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -139,6 +139,7 @@ class WorkerSession:
         self._connection: _Connection | None = None
         self._fresh_per_request = False  # inside a hidden test
         self._last_id = 0  # request ids: unique over the session, so a stale reply is never taken
+        self.test_output: list[str] = []  # what the calls of the current test that returned printed
         self._units = [(cell.grade_id, cell.source) for cell in submission.cells]
         self._sources = dict(self._units)
         if submission.kind == "python":  # its manual functions load their units; everything else the file
@@ -160,6 +161,7 @@ class WorkerSession:
 
     def begin_test(self, hidden: bool) -> None:
         """A hidden test starts from a fresh worker, and leaves none behind for the tests after it."""
+        self.test_output = []  # what the student's code printed in the calls of this test that returned
         if hidden or self._fresh_per_request:
             self._discard()
         self._fresh_per_request = hidden
@@ -331,11 +333,14 @@ class WorkerSession:
             self._discard(crashed=True)
             raise StudentFailure("bad_reply", f"{what} sent back a malformed reply.")
         try:
-            return _check_reply(reply, what)
+            checked = _check_reply(reply, what)
         except StudentFailure as failure:
             if failure.kind == "output_flood":  # a thread may still be printing: start afresh
                 self._discard(crashed=True)
             raise
+        if checked.get("output"):  # shown with the test's feedback if the test fails on a returned value
+            self.test_output.append(clip(str(checked["output"])))
+        return checked
 
     def _discard(self, crashed: bool = False) -> None:
         connection, self._connection = self._connection, None

@@ -148,6 +148,9 @@ def classroom50_bundle(config: GradingConfig, slug: str) -> dict[str, str | byte
                                                              budget=CLASSROOM50_BUDGET, **context)}
     files.update(public_checks_files(config))
     files["public_checks.py"] = public_checks_source(config).read_bytes()
+    shared_hints = public_checks_source(config).with_name("hints.py")  # public_checks.py loads it by path
+    if shared_hints.is_file():
+        files["hints.py"] = shared_hints.read_bytes()
     return files
 
 

@@ -65,10 +65,14 @@ def template(name: str) -> str:
     return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
+# Files of source/<assignment>/ the graders load by path and students have too (no answers in them).
+SHARED_SOURCE = ("mnist_data.py", "hints.py")
+
+
 def forbidden_members(names: list[str]) -> list[str]:
     """Members a Gradescope zip must never hold: the reference solutions and any source notebook."""
     return [name for name in names
-            if PurePosixPath(name).parts[0] in ("solutions", "source") and not name.endswith("/mnist_data.py")
+            if PurePosixPath(name).parts[0] in ("solutions", "source") and PurePosixPath(name).name not in SHARED_SOURCE
             or (name.endswith(".ipynb") and not name.startswith("release/"))]
 
 
@@ -84,9 +88,10 @@ def zip_members(config: GradingConfig, with_mnist: bool = False, kit_root: Path 
         # the locked import cell is restored from the release, as nbgrader does
         f"release/{name}/{definition.notebook_name}": definition.release_notebook(),
     }
-    loader = definition.course_root / "source" / name / "mnist_data.py"
-    if loader.is_file():  # the assignment's data loader, shared with the notebook (no answers in it)
-        files[f"source/{name}/mnist_data.py"] = loader
+    for shared in SHARED_SOURCE:  # the data loader and the hints, shared with the notebook (no answers in them)
+        loader = definition.course_root / "source" / name / shared
+        if loader.is_file():
+            files[f"source/{name}/{shared}"] = loader
     package = kit_root / "autograder"
     for path in sorted(package.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":

@@ -37,6 +37,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+
+def _load_hints():
+    """hints.py beside this file: the classic mistakes' keys, words and results, shared with the graders."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cnn_week1_hints", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "hints.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_hints = _load_hints()
+
+
+def _pairs(mistakes) -> list:
+    """(words, result) pairs of hints' (key, words, result) triples."""
+    return [(text, result) for _, text, result in mistakes]
+
+
 # Part key -> the names it checks, in notebook order (the assignment's contract).
 PARTS: dict[str, tuple[str, ...]] = {
     "manual_conv": ("vertical_edge_filter", "horizontal_edge_filter", "sobel_filter",
@@ -343,34 +363,13 @@ def _short(value) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def _size(n: int, f: int, padding: int = 0, stride: int = 1) -> int:
-    """The contract's output size along one axis: (n + 2p - f) // s + 1."""
-    return (n + 2 * padding - f) // stride + 1
+_size = _hints.output_size  # the contract's output size along one axis: (n + 2p - f) // s + 1
 
 
 def _window_shape_hints(x_shape, kernel: tuple[int, int], stride: int, padding: int,
                         what: str = "kernel") -> list:
-    """(hint, output shape) of the shape mistakes of a sliding window over the last two axes of
-    ``x_shape``: a square-only formula (one side used for both), a square kernel or window, rounding up."""
-    *leading, h, w = x_shape
-    kh, kw = kernel
-    want = (_size(h, kh, padding, stride), _size(w, kw, padding, stride))
-    ceil = (-(-(h + 2 * padding - kh) // stride) + 1, -(-(w + 2 * padding - kw) // stride) + 1)
-    alternatives = [
-        ("the padding seems ignored", (_size(h, kh, 0, stride), _size(w, kw, 0, stride))) if padding else None,
-        (f"the padding seems to be 1 instead of {padding}: add {padding} rings of zeros on each side",
-         (_size(h, kh, 1, stride), _size(w, kw, 1, stride))) if padding > 1 else None,
-        ("the number of columns seems computed from the height: on a non-square input use the width W "
-         "for the columns", (want[0], _size(h, kw, padding, stride))),
-        ("the number of rows seems computed from the width: on a non-square input use the height H "
-         "for the rows", (_size(w, kh, padding, stride), want[1])),
-        (f"the {what} seems taken as square (kh used for both sides): use kh for the rows and kw for "
-         "the columns", (want[0], _size(w, kh, padding, stride))),
-        (f"the {what} seems taken as square (kw used for both sides): use kh for the rows and kw for "
-         "the columns", (_size(h, kw, padding, stride), want[1])),
-        ("the output size seems rounded up: the formula rounds down, (n + 2p - f) // s + 1", ceil),
-    ]
-    return [(message, (*leading, *shape)) for message, shape in filter(None, alternatives) if shape != want]
+    """(hint, output shape) of the shape mistakes of a sliding window (_hints.window_shape_mistakes)."""
+    return _pairs(_hints.window_shape_mistakes(x_shape, kernel, stride, padding, what))
 
 
 def _forbid_library_routines(name: str, function: Callable, *args, **kwargs):
@@ -452,8 +451,7 @@ def _random(*shape: int, seed: int = 0) -> torch.Tensor:
 # --- part manual_conv ------------------------------------------------------------------------
 
 def _filter_hints(want: torch.Tensor) -> list:
-    return [("rows and columns seem swapped (that is the other direction's filter)", want.t()),
-            ("the signs seem reversed", -want)]
+    return _pairs(_hints.filter_mistakes(want))
 
 
 @_check("vertical_edge_filter")
@@ -479,43 +477,12 @@ def _check_sobel(sobel_filter):
         _raises_value_error(sobel_filter, (direction,), f"sobel_filter({direction!r})", hint)
 
 
-def _conv(x: torch.Tensor, w: torch.Tensor, bias=None, stride: int = 1, padding: int = 0) -> torch.Tensor:
-    """The oracle on (C, H, W) input and (F, C, kh, kw) filters."""
-    return F.conv2d(x[None], w, bias, stride=stride, padding=padding)[0]
+_conv = _hints.conv  # the oracle on (C, H, W) input and (F, C, kh, kw) filters
 
 
 def _conv_mistakes(x, w, bias, stride, padding) -> list:
     """(hint, result of that classic mistake) for one convolution, on (C, H, W) and (F, C, kh, kw)."""
-    want = _conv(x, w, bias, stride, padding)
-    two = 2 * padding
-    mistakes = [
-        ("your kernel seems flipped (rotated 180°) — deep learning's convolution is cross-correlation, "
-         "as in F.conv2d: do not flip", lambda: _conv(x, w.flip(-2, -1), bias, stride, padding)),
-        ("the bias seems ignored: add bias[f] to every value of map f",
-         lambda: _conv(x, w, None, stride, padding) if bias is not None else None),
-        ("the stride seems ignored (this is the stride-1 result)",
-         lambda: _conv(x, w, bias, 1, padding) if stride > 1 else None),
-        ("the windows move by 1 pixel instead of by the stride",
-         lambda: _conv(x, w, bias, 1, padding)[:, :want.shape[1], :want.shape[2]] if stride > 1 else None),
-        ("the padding seems ignored", lambda: _conv(x, w, bias, stride, 0) if padding else None),
-        ("the zeros seem added on the bottom and right only; pad all four sides equally",
-         lambda: _conv(F.pad(x, (0, two, 0, two)), w, bias, stride) if padding else None),
-        ("the zeros seem added on the top and left only; pad all four sides equally",
-         lambda: _conv(F.pad(x, (two, 0, two, 0)), w, bias, stride) if padding else None),
-        ("the output is one row and one column short: the size formula ends with + 1",
-         lambda: want[:, :-1, :-1]),
-        ("only the first channel seems used: a filter spans all input channels",
-         lambda: _conv(x[:1], w[:, :1], bias, stride, padding) if x.shape[0] > 1 else None),
-    ]
-    found = []
-    for message, compute in mistakes:
-        try:
-            alternative = compute()
-        except RuntimeError:  # that mistake cannot even run here
-            alternative = None
-        if alternative is not None:
-            found.append((message, alternative))
-    return found
+    return _pairs(_hints.conv_mistakes(x, w, bias, stride, padding))
 
 
 # The lesson's examples: (what, image, kernel, stride, padding) from the demos of sections 3, 5 and 6.
@@ -617,11 +584,7 @@ def _check_conv2d_volume(conv2d_volume):
 # --- part output_size ------------------------------------------------------------------------
 
 def _size_mistakes(n: int, f: int, padding: int, stride: int) -> list:
-    return [("the + 1 of the formula seems missing", (n + 2 * padding - f) // stride),
-            ("this is true division (/): the formula rounds down, use //", (n + 2 * padding - f) / stride + 1),
-            ("the padding seems counted once; it is added on both sides: n + 2p",
-             (n + padding - f) // stride + 1),
-            ("the padding seems ignored", (n - f) // stride + 1 if n >= f else None)]
+    return _pairs(_hints.size_mistakes(n, f, padding, stride))
 
 
 def _expect_size(got, want: int, call: str, mistakes: list) -> None:
@@ -694,13 +657,7 @@ def _check_same_padding(same_padding):
 
 
 def _pad_mistakes(x: torch.Tensor, pad: int) -> list:
-    two = 2 * pad
-    return [("the zeros seem added on the bottom and right only; add pad rings on every side",
-             F.pad(x, (0, two, 0, two))),
-            ("the zeros seem added on the top and left only; add pad rings on every side",
-             F.pad(x, (two, 0, two, 0))),
-            ("the leading dimensions seem padded too; pad only the last two (height and width)",
-             F.pad(x, (pad, pad) * x.dim()) if x.dim() > 2 else None)]
+    return _pairs(_hints.pad_mistakes(x, pad))
 
 
 def _pad_shape_hints(shape: tuple, pad: int) -> list:
@@ -743,29 +700,11 @@ def _check_zero_pad(zero_pad):
 
 # --- part pooling ----------------------------------------------------------------------------
 
-def _pool(name: str, x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
-    oracle = F.max_pool2d if name == "max_pool2d" else F.avg_pool2d
-    return oracle(x[None], size, stride)[0] if x.dim() == 2 else oracle(x, size, stride)
+_pool = _hints.pool  # the oracle of max_pool2d or avg_pool2d on (H, W) or (C, H, W)
 
 
 def _pool_mistakes(name: str, x: torch.Tensor, size: int, stride: int) -> list:
-    want = _pool(name, x, size, stride)
-    other = "avg_pool2d" if name == "max_pool2d" else "max_pool2d"
-    hints = [(f"this is the other pooling ({'mean' if name == 'max_pool2d' else 'max'} of each window)",
-              _pool(other, x, size, stride))]
-    if name == "avg_pool2d":
-        hints.append(("each window seems summed instead of averaged: divide by size * size",
-                      want * size * size))
-    if stride != 1:
-        moved = _pool(name, x, size, 1)
-        hints += [("the stride seems ignored: the windows move by 1 pixel", moved),
-                  ("the windows move by 1 pixel instead of by the stride", moved[..., :want.shape[-2], :want.shape[-1]])]
-    if stride != size:
-        hints.append(("the stride seems taken equal to the window size", _pool(name, x, size, size)))
-    if want.shape[-1] > 1 and want.shape[-2] > 1:
-        hints.append(("the output is one row and one column short: the size formula ends with + 1",
-                      want[..., :-1, :-1]))
-    return hints
+    return _pairs(_hints.pool_mistakes(name, x, size, stride))
 
 
 # Every kind of case the hidden graders use, on other data: (what, input, size, stride); None: the
@@ -1057,13 +996,11 @@ def _expect_contract_weights(model, start: dict, stale_seed, settings: dict, epo
     if differs is None:
         return
     if _different_weight(got, start) is None:
-        hint = "the weights did not change at all: call optimizer.step() after loss.backward() in every batch"
+        hint = _hints.words("no optimizer.step()")
     elif _different_weight(got, _contract_training(start, stale_seed, settings, epochs, "no_zero_grad")) is None:
-        hint = ("the gradients seem never zeroed, so they add up from batch to batch: call optimizer.zero_grad() "
-                "before loss.backward()")
+        hint = _hints.words("no zero_grad")
     elif _different_weight(got, _contract_training(start, stale_seed, settings, epochs, "zero_after_step")) is None:
-        hint = ("the gradients are zeroed only after the step, so the first batch used gradients left over from "
-                "before: zero them before each backward")
+        hint = _hints.words("zero_grad after the step")
     elif len(epochs) > 1 and _different_weight(got, _contract_training(start, stale_seed, settings, epochs,
                                                                        "new_optimizer")) is None:
         hint = "the given optimizer seems replaced by a new one (its momentum is lost): use the optimizer as given"
@@ -1147,8 +1084,7 @@ def _expect_contract_steps(log: list, batches: int) -> None:
             elif kind == "backward":
                 if not zeroed:
                     if not any(event[0] == "zero_grad" for event in log):
-                        raise CheckFailed("never zeroes the gradients, so they add up from batch to batch: call "
-                                          "optimizer.zero_grad() in every batch, before loss.backward()")
+                        raise CheckFailed(_with_hint("never zeroes the gradients", _hints.words("no zero_grad")))
                     left_over = (" (the model came with gradients left over from earlier work, so zeroing only "
                                  "after the step is too late)") if number == 1 else ""
                     raise CheckFailed(f"did not zero the gradients before loss.backward() {where}{left_over}: "
@@ -1293,28 +1229,24 @@ def _check_feature_maps(feature_maps):
             pool1 = model.pool1(conv1)
             raw2 = model.conv2(pool1)
             conv2 = torch.relu(raw2)
-            hints = {"conv1": [("the ReLU seems missing: relu(model.conv1(...))", raw1[0]),
-                               ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", conv1)],
-                     "pool1": [("it seems pooled from conv1 without the ReLU", model.pool1(raw1)[0]),
-                               ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", pool1)],
-                     "conv2": [("the ReLU seems missing: relu(model.conv2(...))", raw2[0]),
-                               ("it seems computed from conv1 without pooling first",
-                                torch.relu(model.conv2(conv1))[0]),
-                               ("the batch dimension seems kept: drop it with [0] or .squeeze(0)", conv2)]}
+            kept = _hints.words("batch dimension kept")
+            map_hints = {"conv1": [(_hints.words("no ReLU after conv1"), raw1[0]), (kept, conv1)],
+                         "pool1": [(_hints.words("pooled without ReLU"), model.pool1(raw1)[0]), (kept, pool1)],
+                         "conv2": [(_hints.words("no ReLU after conv2"), raw2[0]),
+                                   (_hints.words("conv2 without pooling first"), torch.relu(model.conv2(conv1))[0]),
+                                   (kept, conv2)]}
         for key, want in [("conv1", conv1[0]), ("pool1", pool1[0]), ("conv2", conv2[0])]:
             if key not in got:
                 raise CheckFailed(f"the result has no key {key!r} (keys: {sorted(map(str, got))})")
             if isinstance(got[key], torch.Tensor) and got[key].requires_grad:
                 raise CheckFailed(f"{key!r} tracks gradients; compute the maps under torch.no_grad()")
-            _same(got[key], want, f"the {key!r} maps of one image (model in {mode} mode)", hints=hints[key])
+            _same(got[key], want, f"the {key!r} maps of one image (model in {mode} mode)", hints=map_hints[key])
         if model.training != (mode == "training"):
             now = "training" if model.training else "evaluation"
             switch = "model.eval()" if mode == "training" else "model.train()"
             raise CheckFailed(_with_hint(
                 f"switched a {mode}-mode model to {now} mode; leave the mode as it came",
-                f"{switch} inside feature_maps changes the caller's model: torch.no_grad() is all this needs; "
-                "if you switch modes, remember `was_training = model.training` and restore it with "
-                "`model.train(was_training)`"))
+                _hints.words("model.eval() inside feature_maps", switch=switch)))
         if _different_weight(_snapshot(model), before) is not None or any(
                 not torch.equal(before[key], value) for key, value in model.state_dict().items()):
             raise CheckFailed(f"changed the model's weights (model in {mode} mode)")

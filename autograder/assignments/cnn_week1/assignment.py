@@ -30,5 +30,5 @@ ASSIGNMENT = Assignment(
     worker_tasks=HERE / "worker",
     worker_files=_training_arrays,
     settings=SECTIONS,
-    student_files=("mnist_data.py", "public_checks.py", "test_public_checks.py"),
+    student_files=("mnist_data.py", "hints.py", "public_checks.py", "test_public_checks.py"),
 )

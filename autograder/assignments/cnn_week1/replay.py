@@ -106,8 +106,13 @@ def load_training(arrays: dict[str, Path], samples: int) -> tuple[torch.Tensor, 
     return normalise(torch.from_numpy(np.ascontiguousarray(images))), torch.from_numpy(labels.astype(np.int64))
 
 
-def contract_loop(budget: Training, run: GateRun, images: torch.Tensor, labels: torch.Tensor) -> dict:
-    """The contract's loop: per batch zero_grad, forward, cross-entropy, backward, one step."""
+VARIANTS = ("contract", "no_zero_grad")  # the contract's loop, and the classic mistake the gate diagnoses
+
+
+def contract_loop(budget: Training, run: GateRun, images: torch.Tensor, labels: torch.Tensor,
+                  variant: str = "contract") -> dict:
+    """The contract's loop: per batch zero_grad, forward, cross-entropy, backward, one step
+    (``variant="no_zero_grad"``: the same loop with the gradients never zeroed)."""
     model = ReferenceCNN()
     model.load_state_dict(run.weights)
     model.train()
@@ -116,7 +121,8 @@ def contract_loop(budget: Training, run: GateRun, images: torch.Tensor, labels: 
     for order in run.orders:
         for start in range(0, len(order), budget.batch_size):
             index = order[start:start + budget.batch_size]
-            optimizer.zero_grad()
+            if variant == "contract":
+                optimizer.zero_grad()
             loss = criterion(model(images[index]), labels[index])
             loss.backward()
             optimizer.step()
@@ -128,12 +134,15 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)  # once per version of the file (size and mtime are the cache key)
 
 
-def cache_key(budget: Training, run: GateRun, arrays: dict[str, Path], threads: int) -> str:
-    """Everything the replayed weights depend on: training settings, seed, data, torch, threads."""
+def cache_key(budget: Training, run: GateRun, arrays: dict[str, Path], threads: int, variant: str = "contract") -> str:
+    """Everything the replayed weights depend on: training settings, seed, data, torch, threads (and
+    the loop's variant, when it is not the contract's)."""
     files = {name: _file_digest(str(path), path.stat().st_size, path.stat().st_mtime_ns)
              for name, path in sorted(arrays.items())}
     described = {"training": {name: getattr(budget, name) for name in TRAINING_FIELDS}, "seed": run.seed,
                  "files": files, "torch": torch.__version__, "threads": threads}
+    if variant != "contract":
+        described["variant"] = variant
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
@@ -141,9 +150,11 @@ class Replay:
     """The replay's weights for one gate run: from the disk cache, or computed in a thread now."""
 
     def __init__(self, budget: Training, run: GateRun, arrays: dict[str, Path], threads: int,
-                 folder: Path | None = None):
-        self.budget, self.run, self.arrays, self.threads = budget, run, arrays, threads
-        self.path = (folder or cache_root() / CACHE_FOLDER) / f"{cache_key(budget, run, arrays, threads)}.npz"
+                 folder: Path | None = None, variant: str = "contract"):
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown replay variant {variant!r}")
+        self.budget, self.run, self.arrays, self.threads, self.variant = budget, run, arrays, threads, variant
+        self.path = (folder or cache_root() / CACHE_FOLDER) / f"{cache_key(budget, run, arrays, threads, variant)}.npz"
         self.cached = _read(self.path)
         self._weights, self._error = self.cached, None
         self._thread = None
@@ -157,7 +168,7 @@ class Replay:
         try:
             torch.set_num_threads(self.threads)  # this thread's own setting (OpenMP's is per thread)
             images, labels = load_training(self.arrays, self.budget.train_samples)
-            self._weights = contract_loop(self.budget, self.run, images, labels)
+            self._weights = contract_loop(self.budget, self.run, images, labels, self.variant)
             _write(self.path, self._weights)
         except BaseException as error:  # reported to the gate as the host's fault
             self._error = error

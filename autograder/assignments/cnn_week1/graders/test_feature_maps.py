@@ -1,11 +1,16 @@
-"""Part feature_maps: the student's feature_maps on a reference model, compared with its layers here."""
+"""Part feature_maps: the student's feature_maps on a reference model, compared with its layers here.
+
+Weights: the three tests 1 each (3.33 points), so a missing ReLU (values) costs what a model left in
+evaluation mode (unchanged) costs."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.engine.checks import as_tensor, changed_weights, checking, expect_map, expect_tensor, shape_text
+from autograder.assignments.cnn_week1.hints import shared_hints
+from autograder.engine.checks import (as_tensor, changed_weights, checking, diagnosed_cases, expect_map,
+                                     expect_tensor, first_only, shape_text)
 from autograder.engine.failures import GradingFailure
 from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, seeded_weights
 
@@ -37,16 +42,22 @@ def reference_maps(weights: dict, image: torch.Tensor) -> tuple[dict, list]:
         raw2 = model.conv2(pool1)
         conv2 = F.relu(raw2)
     expected = {"conv1": conv1[0], "pool1": pool1[0], "conv2": conv2[0]}
-    hints = {"conv1": [("the ReLU seems missing", raw1[0])],
-             "pool1": [("it seems pooled from conv1 without ReLU", model.pool1(raw1)[0].detach())],
-             "conv2": [("the ReLU seems missing", raw2[0]),
-                       ("it seems computed from conv1 without pooling first", F.relu(model.conv2(conv1))[0])]}
+    words = shared_hints().words  # the check cell's words (source/cnn_week1/hints.py)
+    hints = {"conv1": [(words("no ReLU after conv1"), raw1[0], "feature_maps: no ReLU after conv1")],
+             "pool1": [(words("pooled without ReLU"), model.pool1(raw1)[0].detach(),
+                        "feature_maps: no ReLU after conv1")],
+             "conv2": [(words("no ReLU after conv2"), raw2[0], "feature_maps: no ReLU after conv2"),
+                       (words("conv2 without pooling first"), F.relu(model.conv2(conv1))[0],
+                        "feature_maps: conv2 without pooling first")]}
     return expected, hints
 
 
 @pytest.mark.weight(1)
 def test_feature_maps_keys_and_shapes(student):
-    """feature_maps returns the conv1, pool1 and conv2 maps without a batch dimension"""
+    """feature_maps returns the conv1, pool1 and conv2 maps without a batch dimension
+
+    The keys 'conv1', 'pool1' and 'conv2' with shapes (6, 28, 28), (6, 14, 14) and (16, 10, 10).
+    """
     report, _, _ = probe(student, 41, "eval")
     for key, shape in SHAPES.items():
         if key not in report["maps"]:
@@ -62,26 +73,38 @@ def test_feature_maps_keys_and_shapes(student):
                                  f"expected {shape_text(shape)}.")
 
 
-@pytest.mark.weight(2)
+@pytest.mark.weight(1)
 def test_feature_maps_values(student, attach):
-    """feature_maps matches the reference layers on random images with the model in training and evaluation mode"""
-    for seed, mode in ((42, "eval"), (43, "train")):
-        report, weights, image = probe(student, seed, mode)
-        expected, hints = reference_maps(weights, image)
-        with checking(f"On a random 1×28×28 image with the model in {'training' if mode == 'train' else 'evaluation'} mode"):
+    """feature_maps matches the reference layers on random images with the model in training and evaluation mode
+
+    The three maps of random images against the model's own layers, with the model in evaluation and
+    in training mode.
+    """
+    attach = first_only(attach)
+    with diagnosed_cases() as case:
+        for seed, mode in ((42, "eval"), (43, "train")):
+            report, weights, image = probe(student, seed, mode)
+            expected, hints = reference_maps(weights, image)
+            named = "training" if mode == "train" else "evaluation"
             for key in SHAPES:
-                if key not in report["maps"]:
-                    raise GradingFailure(f"feature_maps returned no key {key!r}.")
-                got = report["maps"][key]
-                if key == "conv1" and isinstance(got, torch.Tensor) and got.dim() == 3:  # draw filter 0 if wrong
-                    expect_map(got[0], expected[key][0], "feature_maps['conv1'], filter 1", attach, image[0],
-                               hints=[(message, alternative[0]) for message, alternative in hints[key]])
-                expect_tensor(got, expected[key], f"feature_maps[{key!r}]", hints=hints[key])
+                with case(), checking(f"On a random 1×28×28 image with the model in {named} mode"):
+                    if key not in report["maps"]:
+                        raise GradingFailure(f"feature_maps returned no key {key!r}.")
+                    got = report["maps"][key]
+                    if key == "conv1" and isinstance(got, torch.Tensor) and got.dim() == 3:  # draw filter 0 if wrong
+                        expect_map(got[0], expected[key][0], "feature_maps['conv1'], filter 1", attach, image[0],
+                                   hints=[(message, alternative[0], diagnosis)
+                                          for message, alternative, diagnosis in hints[key]])
+                    expect_tensor(got, expected[key], f"feature_maps[{key!r}]", hints=hints[key])
 
 
 @pytest.mark.weight(1)
 def test_feature_maps_leaves_model_unchanged(student):
-    """feature_maps tracks no gradients and leaves the model's weights and train/eval mode as they were"""
+    """feature_maps tracks no gradients and leaves the model's weights and train/eval mode as they were
+
+    No gradients tracked; the model's weights and its train/eval mode as they came (both modes
+    tried).
+    """
     for seed, mode in ((44, "train"), (45, "eval")):
         report, weights, _ = probe(student, seed, mode)
         named = "training" if mode == "train" else "evaluation"
@@ -91,8 +114,10 @@ def test_feature_maps_leaves_model_unchanged(student):
                                  "them inside `with torch.no_grad():`.")
         if report["training_after"] != (mode == "train"):
             after = "training" if report["training_after"] else "evaluation"
+            switch = "model.eval()" if mode == "train" else "model.train()"
             raise GradingFailure(f"feature_maps left the model in {after} mode; it came in {named} mode and must "
-                                 "leave it so (remember the mode with `model.training` and restore it).")
+                                 "leave it so. Hint: " + shared_hints().words("model.eval() inside feature_maps",
+                                                                              switch=switch))
         changed = changed_weights(weights, report["weights_after"])
         if changed:
             raise GradingFailure(f"feature_maps changed the model's weights ({', '.join(changed[:3])}).")

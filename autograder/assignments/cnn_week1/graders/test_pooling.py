@@ -1,11 +1,16 @@
-"""Part pooling: max_pool2d and avg_pool2d against torch.nn.functional."""
+"""Part pooling: max_pool2d and avg_pool2d against torch.nn.functional.
+
+Weights (10 points, 9 weights): each function's random cases 3 (3.33 points), the lesson example of
+both 1, each by-hand rule 1. A pooling mistake (stride ignored, sum instead of mean) fails the random
+and the lesson test with one diagnosis: 3.33 points, once."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.engine.checks import expect_manual, expect_tensor, size_text
+from autograder.assignments.cnn_week1.hints import grader_hints, shared_hints
+from autograder.engine.checks import diagnosed_cases, expect_manual, expect_tensor, size_text
 
 pytestmark = pytest.mark.part("pooling")
 
@@ -21,21 +26,9 @@ def pool(name: str, x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
 
 
 def pool_hints(name: str, x: torch.Tensor, size: int, stride: int) -> list:
-    expected = pool(name, x, size, stride)
-    hints = []
-    if name == "avg_pool2d":
-        hints.append(("each window seems summed instead of averaged", expected * size * size))
-        hints.append(("the other pooling (max instead of mean) seems computed", pool("max_pool2d", x, size, stride)))
-    else:
-        hints.append(("the other pooling (mean instead of max) seems computed", pool("avg_pool2d", x, size, stride)))
-    if stride != 1:
-        moved = pool(name, x, size, 1)
-        hints.append(("the windows seem to move by 1 pixel instead of by the stride", moved))
-        hints.append(("the windows seem to move by 1 pixel instead of by the stride",
-                      moved[..., : expected.shape[-2], : expected.shape[-1]]))
-    if stride != size:
-        hints.append(("the stride seems to be taken equal to the size", pool(name, x, size, size)))
-    return hints
+    """(words, result, diagnosis) of the classic mistakes of pooling function ``name``: source/cnn_week1/hints.py,
+    the check cells' own."""
+    return grader_hints(name, shared_hints().pool_mistakes(name, x, size, stride))
 
 
 def pool_cases() -> list[tuple]:
@@ -53,12 +46,14 @@ def pool_cases() -> list[tuple]:
 
 
 def check_random(student, name: str) -> None:
-    for seed, shape, size, stride in pool_cases():
-        x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-        kind = "image" if len(shape) == 2 else "volume"
-        what = f"`{name}` on a random {size_text(shape)} {kind}, size {size}, stride {stride}"
-        value = student.call(name, x, size, stride, watch="manual")
-        expect_tensor(value, pool(name, x, size, stride), what, hints=pool_hints(name, x, size, stride))
+    with diagnosed_cases() as case:
+        for seed, shape, size, stride in pool_cases():
+            with case():
+                x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+                kind = "image" if len(shape) == 2 else "volume"
+                what = f"`{name}` on a random {size_text(shape)} {kind}, size {size}, stride {stride}"
+                value = student.call(name, x, size, stride, watch="manual")
+                expect_tensor(value, pool(name, x, size, stride), what, hints=pool_hints(name, x, size, stride))
 
 
 @pytest.mark.hidden  # random inputs: the lesson-example tests beside it show details
@@ -77,22 +72,35 @@ def test_avg_pool2d_random(student):
 
 @pytest.mark.weight(1)
 def test_pooling_lesson_example(student):
-    """max_pool2d and avg_pool2d give the lesson's 4×4 results with the default size 2 and stride 2"""
+    """max_pool2d and avg_pool2d give the lesson's 4×4 results with the default size 2 and stride 2
+
+    The lesson's 4×4 image, and a 2-channel volume of it and its negative, with the defaults (size
+    2, stride 2), both poolings.
+    """
     volume = torch.stack([LESSON_IMAGE, -LESSON_IMAGE])
-    for name in ("max_pool2d", "avg_pool2d"):
-        for x, kind in ((LESSON_IMAGE, "the lesson's 4×4 image"), (volume, "a 2×4×4 volume of that image and its negative")):
-            value = student.call(name, x, watch="manual")
-            expect_tensor(value, pool(name, x, 2, 2), f"`{name}` on {kind} with the default size and stride",
-                          atol=1e-6, rtol=0, hints=pool_hints(name, x, 2, 2))
+    with diagnosed_cases() as case:
+        for name in ("max_pool2d", "avg_pool2d"):
+            for x, kind in ((LESSON_IMAGE, "the lesson's 4×4 image"),
+                            (volume, "a 2×4×4 volume of that image and its negative")):
+                with case():
+                    value = student.call(name, x, watch="manual")
+                    expect_tensor(value, pool(name, x, 2, 2), f"`{name}` on {kind} with the default size and stride",
+                                  atol=1e-6, rtol=0, hints=pool_hints(name, x, 2, 2))
 
 
 @pytest.mark.weight(1)
 def test_max_pool2d_by_hand(student):
-    """max_pool2d does the work by hand (no library pooling, convolution or unfold)"""
+    """max_pool2d does the work by hand (no library pooling, convolution or unfold)
+
+    One call in a worker where library pooling, convolution and unfold are disabled.
+    """
     expect_manual(student, "max_pool2d", (torch.randn(3, 6, 6, generator=torch.Generator().manual_seed(5)), 2, 2))
 
 
 @pytest.mark.weight(1)
 def test_avg_pool2d_by_hand(student):
-    """avg_pool2d does the work by hand (no library pooling, convolution or unfold)"""
+    """avg_pool2d does the work by hand (no library pooling, convolution or unfold)
+
+    One call in a worker where library pooling, convolution and unfold are disabled.
+    """
     expect_manual(student, "avg_pool2d", (torch.randn(3, 6, 6, generator=torch.Generator().manual_seed(6)), 2, 2))

@@ -1,11 +1,16 @@
 """Part simple_cnn: the student's SimpleCNN inspected in the worker, judged here.
 
+Weights: all four tests 1 (3.75 points each). One wrong layer size fails all four (settings, parameter
+count, the forward raises, the weights do not load); when it is fc1's in_features alone it is diagnosed
+and costs 3.75 points once instead of the whole part.
+
 The structure (names, layer types, settings, parameter counts) is the contract's; the forward
 is judged by its outputs only, so any forward that computes the same logits (functional pooling,
 one pool module used twice) is accepted, and which submodules it called is only a hint.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -44,6 +49,33 @@ KIT_MODULES = frozenset(path.stem for path in Path(reference_model.__file__).par
 RELU_SEEN_AT = {"conv1": "pool1", "conv2": "pool2", "fc1": "fc2", "fc2": "fc3"}
 
 
+FC1_IN_FEATURES = "SimpleCNN: fc1 in_features"
+
+
+def wrong_only_in_fc1_in_features(report: dict) -> bool:
+    """Whether the network is the contract's in every layer, setting and parameter count except
+    fc1's in_features (the classic slip: 16·4·4 or 16·6·6 instead of 16·5·5 flattened features)."""
+    layers = report.get("layers") or {}
+    fc1 = None
+    for name, (kind, _, settings) in EXPECTED.items():
+        layer = layers.get(name)
+        if layer is None or kind not in layer["types"] or (kind != POOL and not layer["has_bias"]):
+            return False
+        got = _normalise(name, layer["settings"])
+        wrong = {key for key, value in settings.items() if got.get(key) != value}
+        if wrong != ({"in_features"} if name == "fc1" else set()):
+            return False
+        fc1 = layer if name == "fc1" else fc1
+    return report.get("trainable") == TOTAL_PARAMETERS - PARAMETERS["fc1"] + fc1["trainable"]
+
+
+def stopped_in_fc1_with_400_features(report: dict, batch: int) -> bool:
+    """Whether the forward raised inside fc1, which it entered with the contract's (N, 400) features."""
+    entered = report.get("entered") or []
+    return bool(entered) and entered[-1] == ["fc1", [batch, 400]] and \
+        not any(entry["name"] == "fc1" for entry in report.get("trace", []))
+
+
 def inspect(student, **payload) -> dict:
     report = student.task("inspect_simple_cnn", {"seed": 0, **payload}, needs=("SimpleCNN",))
     if not isinstance(report, dict) or not report.get("is_module"):
@@ -56,8 +88,13 @@ def inspect(student, **payload) -> dict:
                              f"{', '.join(kit)}), not your own: write the class yourself, subclassing nn.Module.")
     if report.get("forward_error"):
         batch = len(payload["input"])
-        raise GradingFailure(f"SimpleCNN's forward raised {report['forward_error']} on a batch of shape "
-                             f"{shape_text((batch, 1, 28, 28))}.", layer_hint(report, batch))
+        fc1 = wrong_only_in_fc1_in_features(report) and stopped_in_fc1_with_400_features(report, batch)
+        summary = (f"SimpleCNN's forward raised {report['forward_error']} on a batch of shape "
+                   f"{shape_text((batch, 1, 28, 28))}")
+        if fc1:
+            summary += (". Hint: fc1 gets the 16×5×5 = 400 flattened features of pool2, but its in_features is "
+                        f"{report['layers']['fc1']['settings'].get('in_features')}")
+        raise GradingFailure(summary + ".", layer_hint(report, batch), diagnosis=FC1_IN_FEATURES if fc1 else None)
     return report
 
 
@@ -85,21 +122,32 @@ def unused_layers(report: dict) -> list[str]:
 
 
 def layer_hint(report: dict, batch: int) -> str | None:
-    """Where a wrong forward goes wrong, from the trace of the contract's submodules it called."""
+    """Where a wrong forward goes wrong, from the trace of the contract's submodules it called: the first
+    layer whose output has the wrong shape, else the submodule a forward that raised stopped in."""
     for entry in report.get("trace", []):
         want = [batch, *SHAPES[entry["name"]]] if entry["name"] in SHAPES else None
         if want is not None and entry["output_shape"] != want:
             return (f"`self.{entry['name']}` gave shape {shape_text(entry['output_shape'] or [])} from an input of "
                     f"shape {shape_text(entry['input_shape'] or [])}; in the contract's network it gives "
                     f"{shape_text(want)}")
+    open_calls = Counter(name for name, _ in report.get("entered") or [])
+    open_calls.subtract(entry["name"] for entry in report.get("trace", []))
+    stopped = next((entry for entry in reversed(report.get("entered") or []) if open_calls[entry[0]] > 0), None)
+    if report.get("forward_error") and stopped is not None:  # it raised inside that submodule, not for lack of it
+        return f"the forward stopped inside `self.{stopped[0]}`, which got an input of shape {shape_text(stopped[1] or [])}"
     unused = unused_layers(report)
     return f"the forward never uses {', '.join('self.' + name for name in unused)}" if unused else None
 
 
-@pytest.mark.weight(2)
+@pytest.mark.weight(1)
 def test_simple_cnn_layers(student):
-    """SimpleCNN has conv1, pool1, conv2, pool2, fc1, fc2 and fc3 with the contract's types and settings"""
-    layers = inspect(student)["layers"]
+    """SimpleCNN has conv1, pool1, conv2, pool2, fc1, fc2 and fc3 with the contract's types and settings
+
+    Each submodule's type and settings (channels, kernel size, stride, padding, features, bias) as
+    the contract spells them.
+    """
+    report = inspect(student)
+    layers = report["layers"]
     for name, (kind, spelled, settings) in EXPECTED.items():
         layer = layers.get(name)
         if layer is None:
@@ -114,12 +162,17 @@ def test_simple_cnn_layers(student):
         if kind != POOL and not layer["has_bias"]:
             wrong.append("it has no bias (bias=False), which the contract keeps")
         if wrong:
-            raise GradingFailure(f"SimpleCNN's `{name}` should be nn.{spelled}, but " + "; ".join(wrong) + ".")
+            raise GradingFailure(f"SimpleCNN's `{name}` should be nn.{spelled}, but " + "; ".join(wrong) + ".",
+                                 diagnosis=FC1_IN_FEATURES if wrong_only_in_fc1_in_features(report) else None)
 
 
 @pytest.mark.weight(1)
 def test_simple_cnn_parameters(student):
-    """SimpleCNN has 156, 2,416, 48,120, 10,164 and 850 trainable parameters per layer, 61,706 in all"""
+    """SimpleCNN has 156, 2,416, 48,120, 10,164 and 850 trainable parameters per layer, 61,706 in all
+
+    Trainable parameters per layer and in all: a layer of the wrong size, or an extra one, shows
+    here.
+    """
     report = inspect(student)
     for name, expected in PARAMETERS.items():
         layer = report["layers"].get(name)
@@ -127,7 +180,8 @@ def test_simple_cnn_parameters(student):
             raise GradingFailure(f"SimpleCNN has no submodule named `{name}`.")
         if layer["trainable"] != expected:
             raise GradingFailure(f"SimpleCNN's `{name}` has {layer['trainable']:,} trainable parameters, "
-                                 f"expected {expected:,}.")
+                                 f"expected {expected:,}.",
+                                 diagnosis=FC1_IN_FEATURES if wrong_only_in_fc1_in_features(report) else None)
     if report["trainable"] != TOTAL_PARAMETERS:
         extra = [f"{name} ({kind.rsplit('.', 1)[-1]})" for name, kind in report["children"] if name not in LAYER_NAMES]
         raise GradingFailure(
@@ -137,7 +191,10 @@ def test_simple_cnn_parameters(student):
 
 @pytest.mark.weight(1)
 def test_simple_cnn_shapes(student):
-    """SimpleCNN's forward maps batches of shape (N, 1, 28, 28) to (N, 10) logits, for N = 4 and N = 1"""
+    """SimpleCNN's forward maps batches of shape (N, 1, 28, 28) to (N, 10) logits, for N = 4 and N = 1
+
+    A forward pass on random batches of 4 images and of 1 image.
+    """
     for batch in (BATCH, 1):
         report = inspect(student, input=_input(batch=batch))
         if report["output_shape"] == [batch, 10]:
@@ -148,9 +205,12 @@ def test_simple_cnn_shapes(student):
                              layer_hint(report, batch))
 
 
-@pytest.mark.weight(2)
+@pytest.mark.weight(1)
 def test_simple_cnn_forward(student):
-    """SimpleCNN gives the same logits as the reference model when both have the same weights"""
+    """SimpleCNN gives the same logits as the reference model when both have the same weights
+
+    With the contract's weights loaded, the logits on a random batch equal the reference model's.
+    """
     weights = seeded_weights(1234)
     x = _input(6)
     report = inspect(student, input=x, weights=weights)
@@ -159,7 +219,10 @@ def test_simple_cnn_forward(student):
         problems = [f"it has no parameter `{name}`" for name in load["missing"][:3]]
         problems += [f"its `{name}` has shape {shape_text(got)}, the contract's has {shape_text(want)}"
                      for name, got, want in load["mismatched"][:3]]
-        raise GradingFailure("The contract's weights cannot be loaded into SimpleCNN: " + "; ".join(problems) + ".")
+        only_fc1 = not load["missing"] and [name for name, *_ in load["mismatched"]] == ["fc1.weight"] \
+            and wrong_only_in_fc1_in_features(report)
+        raise GradingFailure("The contract's weights cannot be loaded into SimpleCNN: " + "; ".join(problems) + ".",
+                             diagnosis=FC1_IN_FEATURES if only_fc1 else None)
     reference = ReferenceCNN()
     reference.load_state_dict(weights)
     with torch.no_grad():

@@ -191,10 +191,16 @@ def inspect_simple_cnn(namespace, payload, options):
         return report
     model.eval()  # contract forward has no dropout, but a student's extra dropout must not add noise
     trace = []
+    entered = []  # [name, input shape] as each submodule starts: where a forward that raised stopped
     hooks = []
     for name, module in model.named_modules():
         if module is model:
             continue
+
+        def enter(module, inputs, name=name):
+            first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+            entered.append([name, list(first.shape) if first is not None else None])
+        hooks.append(module.register_forward_pre_hook(enter))
 
         def record(module, inputs, output, name=name):
             first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
@@ -215,6 +221,7 @@ def inspect_simple_cnn(namespace, payload, options):
         for hook in hooks:
             hook.remove()
     report["trace"] = trace
+    report["entered"] = entered[-50:]
     report["output_shape"] = list(output.shape) if isinstance(output, torch.Tensor) else None
     report["output_type"] = type(output).__name__
     if "forward_error" in report:

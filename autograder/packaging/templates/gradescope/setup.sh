@@ -47,5 +47,16 @@ import sys, torch, torchvision, numpy
 print(f"setup.sh: Python {sys.version.split()[0]}, torch {torch.__version__}, "
       f"torchvision {torchvision.__version__}, numpy {numpy.__version__}, CUDA {torch.version.cuda}")
 PY
-# the kit imports and finds its assignment (a broken image fails here, at build time, not per student)
-"$VENV/bin/python" -c "from autograder.engine.config import load_config; print('setup.sh: assignment', load_config().definition.name)"
+# The kit imports and finds its assignment (a broken image fails here, at build time, not per
+# student), and the data its workers read (MNIST's training arrays) is decoded once, into a cache
+# that the workers' own uids can read: /root, the default cache's home, is closed to them.
+CACHE="${CNN_KIT_CACHE:-/autograder/cache}"
+mkdir -p "$CACHE"
+[ ! -d mnist ] || [ -n "${CNN_MNIST_DIR:-}" ] || export CNN_MNIST_DIR="$PWD/mnist"
+CNN_KIT_CACHE="$CACHE" "$VENV/bin/python" -c "
+from autograder.engine.config import load_config
+config = load_config()
+files = config.definition.files_for_workers(config)
+print('setup.sh: assignment', config.definition.name, '; worker data:', ', '.join(sorted(files)) or 'none')"
+chmod -R a+rX "$CACHE"
+chmod o+x /autograder  # the workers' uids may pass through to the cache and the environment (Landlock decides what they read)
