@@ -157,6 +157,7 @@ def test_a_wrong_layer_size_stops_only_the_demo(mistaken):
     demo = stream_lines(cells["demo_simple_cnn"])
     errors = [line for line in demo if line.startswith("❌")]
     assert len(errors) == 1 and errors[0].startswith("❌ SimpleCNN raised RuntimeError: mat1 and mat2 shapes")
+    assert errors[0].endswith("(1x400 and 256x120)"), errors[0]  # the demo's own lambda is not "your" line
     assert demo[demo.index(errors[0]) + 1] == "   This demo stopped there — run the check cell below to see what is wrong."
     assert len(demo) <= 12  # the layer shapes printed so far, then two lines: no PyTorch traceback
     training = stream_lines(cells["train_mnist"])

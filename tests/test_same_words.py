@@ -91,3 +91,20 @@ def test_a_diagnosis_is_the_function_and_the_librarys_key():
     assert failure.diagnosis == shared_hints().diagnosis("conv2d_single", "flipped kernel")
     failure = _outcome(pooling_graders.test_pooling_lesson_example, InProcessStudent("pooling without stride"))
     assert failure.diagnosis == "max_pool2d: windows move by 1 pixel"
+
+
+def test_a_demo_cells_own_lines_are_never_called_the_students(public_checks, capsys):
+    """An error raised in PyTorch from a demo cell's lambda names no line; one raised in the student's
+    function names the student's line, as the check cell does."""
+    namespace = {"not_done_yet_is_ok": public_checks.not_done_yet_is_ok, "torch": __import__("torch")}
+    exec(compile("import torch.nn as nn\nclass SimpleCNN(nn.Module):\n    def __init__(self):\n"
+                 "        super().__init__()\n        self.fc1 = nn.Linear(256, 120)\n\n"
+                 "def conv2d_single(image, kernel):\n    return image[100]\n", "<student cell>", "exec"), namespace)
+    exec(compile("with not_done_yet_is_ok('SimpleCNN'):\n    network = SimpleCNN()\n"
+                 "    step = lambda t: torch.relu(network.fc1(t))\n    step(torch.zeros(1, 400))\n"
+                 "with not_done_yet_is_ok('conv2d_single'):\n    run = lambda: conv2d_single(torch.zeros(3, 3), None)\n"
+                 "    run()\n", "<demo cell>", "exec"), namespace)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "❌ SimpleCNN raised RuntimeError: mat1 and mat2 shapes cannot be multiplied (1x400 and 256x120)"
+    assert lines[2].startswith("❌ conv2d_single raised IndexError") and lines[2].endswith(
+        "(line 8 of your `conv2d_single`)"), lines[2]  # (no source text for an exec'd string)

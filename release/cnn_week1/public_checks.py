@@ -212,13 +212,15 @@ _LIBRARY_ROOTS = tuple(sorted({os.path.realpath(path) for key in ("stdlib", "pla
                                for path in [sysconfig.get_paths().get(key)] if path}))
 
 
-def _student_line(error: BaseException) -> str:
+def _student_line(error: BaseException, in_demo: bool = False) -> str:
     """`` (line N of your `function`: `code`)``: the innermost frame of the student's own code, or ''.
 
     Frames of PyTorch, Python and these checks are skipped, so the line is the student's, never a
-    library's internals."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if not _is_library_file(frame.filename)]
+    library's internals. ``in_demo``: the error came through a read-only demo cell (the first frame outside
+    the libraries), whose own lines and lambdas are not the student's either."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not _is_library_file(frame.filename)]
+    demo_file = frames[0].filename if in_demo and frames else None
+    frames = [frame for frame in frames if frame.filename != demo_file]
     if not frames:
         return ""
     frame = frames[-1]
@@ -260,7 +262,7 @@ def not_done_yet_is_ok(*uses: str):
             name, what = error.name, "is not defined: run its cell above (or fix the error shown there)"
         else:
             name = _unfinished_name(error, uses)
-            what = f"raised {_describe(error, 200)}{_student_line(error)}"
+            what = f"raised {_describe(error, 200)}{_student_line(error, in_demo=True)}"
         print(f"❌ {name} {what}")
         print("   This demo stopped there — run the check cell below to see what is wrong.")
 
