@@ -20,7 +20,7 @@ from autograder.assignments.cnn_week1.hints import HINTS_MODULE, shared_hints
 from classic_mistakes import MISTAKES
 from conftest import REPO_ROOT
 from test_same_mistake import (InProcessStudent, _outcome, manual_conv_graders, output_size_graders, pooling_graders,
-                               training_graders)
+                               simple_cnn_graders, training_graders)
 
 feature_graders = importlib.import_module("autograder.assignments.cnn_week1.graders.test_feature_maps")
 
@@ -62,11 +62,12 @@ CASES = [
     ("one-sided padding", "output_size", "zero_pad", "test_zero_pad_shapes_and_values",
      "zeros on the bottom and right only", {}),
     ("pooling without stride", "pooling", "max_pool2d", "test_pooling_lesson_example", "pool stride ignored", {}),
+    ("wrong fc1 in_features", "simple_cnn", "SimpleCNN", "test_simple_cnn_layers", "fc1 in_features", {}),
     ("no zero_grad", "training_loop", "train_one_epoch", "test_train_one_epoch_weights", "no zero_grad", {}),
     ("model.eval() inside feature_maps", "feature_maps", "feature_maps", "test_feature_maps_leaves_model_unchanged",
      "model.eval() inside feature_maps", {"switch": "model.eval()"}),
 ]
-GRADERS = {"manual_conv": manual_conv_graders, "output_size": output_size_graders, "pooling": pooling_graders,
+GRADERS = {"simple_cnn": simple_cnn_graders, "manual_conv": manual_conv_graders, "output_size": output_size_graders, "pooling": pooling_graders,
            "training_loop": training_graders, "feature_maps": feature_graders}
 
 

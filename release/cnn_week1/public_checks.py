@@ -810,7 +810,9 @@ def _check_layers(model: nn.Module) -> None:
         if kind is not nn.MaxPool2d and getattr(layer, "bias", None) is None:
             wrong.append("it has no bias (bias=False); keep the default bias")
         if wrong:
-            raise CheckFailed(f"{name} should be {spelled}, but " + "; ".join(wrong))
+            only_fc1 = name == "fc1" and len(wrong) == 1 and _setting(layer, "in_features") != 400
+            raise CheckFailed(_with_hint(f"{name} should be {spelled}, but " + "; ".join(wrong),
+                                         _hints.fc1_mistake(_setting(layer, "in_features")) if only_fc1 else None))
 
 
 @_check("SimpleCNN")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.engine.checks import expect_tensor, shape_text
+from autograder.assignments.cnn_week1.hints import shared_hints
+from autograder.engine.checks import expect_tensor, shape_text, with_hint
 from autograder.engine.failures import GradingFailure
 from autograder.assignments.cnn_week1.worker import reference_model
 from autograder.assignments.cnn_week1.worker.reference_model import LAYER_NAMES, ReferenceCNN, seeded_weights
@@ -92,8 +93,7 @@ def inspect(student, **payload) -> dict:
         summary = (f"SimpleCNN's forward raised {report['forward_error']} on a batch of shape "
                    f"{shape_text((batch, 1, 28, 28))}")
         if fc1:
-            summary += (". Hint: fc1 gets the 16×5×5 = 400 flattened features of pool2, but its in_features is "
-                        f"{report['layers']['fc1']['settings'].get('in_features')}")
+            summary += f". Hint: {shared_hints().words('fc1 in_features')}"
         raise GradingFailure(summary + ".", layer_hint(report, batch), diagnosis=FC1_IN_FEATURES if fc1 else None)
     return report
 
@@ -162,8 +162,10 @@ def test_simple_cnn_layers(student):
         if kind != POOL and not layer["has_bias"]:
             wrong.append("it has no bias (bias=False), which the contract keeps")
         if wrong:
-            raise GradingFailure(f"SimpleCNN's `{name}` should be nn.{spelled}, but " + "; ".join(wrong) + ".",
-                                 diagnosis=FC1_IN_FEATURES if wrong_only_in_fc1_in_features(report) else None)
+            only_fc1 = wrong_only_in_fc1_in_features(report)
+            hint = shared_hints().fc1_mistake(got.get("in_features")) if only_fc1 else None
+            raise GradingFailure(with_hint(f"SimpleCNN's `{name}` should be nn.{spelled}, but " + "; ".join(wrong), hint),
+                                 diagnosis=FC1_IN_FEATURES if only_fc1 else None)
 
 
 @pytest.mark.weight(1)
