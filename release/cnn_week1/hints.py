@@ -61,9 +61,7 @@ WORDS: dict[str, str] = {
     "pool stride ignored": "the stride seems ignored: the windows move by 1 pixel",
     "stride taken equal to the size": "the stride seems taken equal to the window size",
     # SimpleCNN
-    "fc1 in_features": ("fc1's in_features must be the number of values that reach it: after pool2 the maps are "
-                        "16 × 5 × 5 = 400 (conv1 keeps 28×28 with padding 2, pool1 halves it to 14, conv2 (5×5, "
-                        "no padding) gives 10, pool2 gives 5)"),
+    "fc1 in_features": "fc1 takes what pool2 gives, flattened: 16 × 5 × 5 = 400 values (sides 28 → 28 → 14 → 10 → 5)",
     # train_one_epoch
     "no optimizer.step()": "the weights did not change at all: call optimizer.step() after loss.backward() in every batch",
     "no zero_grad": ("the gradients seem never zeroed, so they add up from batch to batch: call "
