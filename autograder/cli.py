@@ -228,7 +228,8 @@ def _gradescope(args) -> int:
     from .packaging.gradescope import build_gradescope_zip
 
     names = build_gradescope_zip(load_config(args.config), Path(args.out), with_mnist=args.with_mnist)
-    print(f"Wrote {args.out} ({len(names)} files; solutions/ {'included (graders use it; outside the sandbox)' if any(n.startswith('solutions/') for n in names) else 'not included'})")
+    print(f"Wrote {args.out} ({len(names)} files, no solutions; upload it in Gradescope's autograder settings, "
+          "Ubuntu 22.04, memory at least 2 GB)")
     return 0
 
 
@@ -489,10 +490,11 @@ def _class_commands(commands) -> None:
 
     gradescope = commands.add_parser(
         "gradescope", help="build the Gradescope autograder zip",
-        description="Write a Gradescope autograder zip: setup.sh (pinned Python packages and bubblewrap from apt), "
-                    "run_autograder (grades the submitted .ipynb or .py into /autograder/results/results.json), the "
-                    "grading package, grading.toml, the MNIST loader; solutions/ only because the graders read the "
-                    "reference in the trusted process (the sandbox never sees it). Never the source notebook.")
+        description="Write a Gradescope autograder zip: setup.sh (a virtual environment with the image's Python "
+                    "3.10-3.13 and CPU torch; Ubuntu 22.04 or 24.04), run_autograder (grades the submitted file "
+                    "that holds the assignment's answer cells into /autograder/results/results.json), the grading "
+                    "package, grading.toml, the release notebook and the MNIST loader. Never solutions/ and never "
+                    "the source notebook. Give the image at least 2 GB of memory (README, Gradescope).")
     gradescope.add_argument("--out", required=True, metavar="ZIP", help="the zip to write")
     gradescope.add_argument("--with-mnist", action="store_true",
                             help="include the four MNIST .gz files from CNN_MNIST_DIR / [data] mnist_dir "
