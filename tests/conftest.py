@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# Example assignments that tests/test_second_assignment.py grades: their graders/ are hidden grader
+# tests run by the kit, not tests of the kit. (Ignored from here: a conftest.py of their own would
+# be imported under the same module name, conftest, and hide this one's helpers.)
+collect_ignore_glob = ["assignments/*"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"  # ../shared beside the repository (see shared/README.md)
 
