@@ -295,9 +295,10 @@ def assert_public_only(folder: Path) -> None:
 
 def test_classroom50_folder_holds_the_public_checks_only(generated):
     folder = generated / "classroom50" / "cnn" / "autograders" / "cnn-week1"
-    assert sorted(p.name for p in folder.iterdir()) == ["autograder.py", "public_checks.py", "requirements.txt",
-                                                         "run_public_checks.py"]
-    assert (folder / "public_checks.py").read_bytes() == (RELEASE / "public_checks.py").read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == ["autograder.py", "hints.py", "public_checks.py",
+                                                         "requirements.txt", "run_public_checks.py"]
+    for name in ("public_checks.py", "hints.py"):  # public_checks.py loads hints.py beside it
+        assert (folder / name).read_bytes() == (RELEASE / name).read_bytes()
     assert_public_only(folder)
     for name in ("autograder.py", "run_public_checks.py"):
         compile((folder / name).read_text(), name, "exec")
