@@ -63,6 +63,8 @@ CASES = [
      "zeros on the bottom and right only", {}),
     ("pooling without stride", "pooling", "max_pool2d", "test_pooling_lesson_example", "pool stride ignored", {}),
     ("wrong fc1 in_features", "simple_cnn", "SimpleCNN", "test_simple_cnn_layers", "fc1 in_features", {}),
+    ("evaluate without eval or no_grad", "training_loop", "evaluate", "test_evaluate_mode", "no eval()",
+     {}),
     ("no zero_grad", "training_loop", "train_one_epoch", "test_train_one_epoch_weights", "no zero_grad", {}),
     ("model.eval() inside feature_maps", "feature_maps", "feature_maps", "test_feature_maps_leaves_model_unchanged",
      "model.eval() inside feature_maps", {"switch": "model.eval()"}),

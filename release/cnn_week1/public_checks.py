@@ -1180,10 +1180,9 @@ def _check_evaluate(evaluate):
         if not forwards:
             raise CheckFailed("never ran the model")
         if any(training for _, training, _ in forwards):
-            raise CheckFailed("ran the model in training mode; the model came in training mode, so call "
-                              "model.eval() first")
+            raise CheckFailed(_with_hint("ran the model in training mode", _hints.words("no eval()")))
         if any(grad_on for _, _, grad_on in forwards):
-            raise CheckFailed("ran the model with gradient tracking on; wrap the loop in torch.no_grad()")
+            raise CheckFailed(_with_hint("ran the model with gradient tracking on", _hints.words("no no_grad")))
         _expect_one_pass(loader, log)
         if _different_weight(_snapshot(model), before) is not None:
             raise CheckFailed("changed the model's weights; evaluate only measures")

@@ -69,8 +69,8 @@ WORDS: dict[str, str] = {
     "zero_grad after the step": ("the gradients are zeroed only after the step, so the first batch used gradients "
                                  "left over from before: zero them before each backward"),
     # evaluate
-    "no eval()": "call model.eval() first: dropout and batch-norm layers behave differently in evaluation mode",
-    "no no_grad": "wrap the pass in `with torch.no_grad():` (or torch.inference_mode()): evaluation tracks no gradients",
+    "no eval()": "call model.eval() first (the model came in training mode)",
+    "no no_grad": "wrap the loop in `with torch.no_grad():` (or torch.inference_mode())",
     # feature_maps
     "no ReLU after conv1": "the ReLU seems missing: relu(model.conv1(...))",
     "pooled without ReLU": "it seems pooled from conv1 without the ReLU",

@@ -339,11 +339,10 @@ def test_evaluate_mode(student):
     if not forwards:
         raise GradingFailure("evaluate never ran the model.")
     if any(event[1] for event in forwards):
-        raise GradingFailure("evaluate ran the model in training mode: call model.eval() first "
-                             "(the test's model came in training mode).")
+        raise GradingFailure(with_hint("evaluate ran the model in training mode", shared_hints().words("no eval()")))
     if any(event[2] for event in forwards):
-        raise GradingFailure("evaluate ran the model with gradient tracking on: wrap the loop in "
-                             "`with torch.no_grad():` (or torch.inference_mode()).")
+        raise GradingFailure(with_hint("evaluate ran the model with gradient tracking on",
+                                       shared_hints().words("no no_grad")))
     if report["passes"] != 1 or count(report["events"], "batch") != len(batches):
         raise GradingFailure(f"evaluate made {report['passes']} pass(es) over the loader and used "
                              f"{count(report['events'], 'batch')} batches; expected one pass over all "
