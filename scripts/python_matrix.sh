@@ -79,9 +79,9 @@ run_row() {
     local find_links=()
     [ -z "$WHEELHOUSE" ] || find_links=(--find-links "$WHEELHOUSE")
     IFS='|' read -r -a pins <<< "$requirements"
-    # PIP_CONSTRAINT="": a machine-wide pip constraint (this machine caps torch at 2.14.1) must not
+    # PIP_CONSTRAINT=/dev/null: a machine-wide pip constraint (this machine caps torch at 2.14.1) must not
     # hide the row's own pins
-    if ! PIP_CONSTRAINT="" "$venv/bin/python" -m pip install -q --progress-bar off --retries 3 --timeout 120 \
+    if ! PIP_CONSTRAINT=/dev/null "$venv/bin/python" -m pip install -q --progress-bar off --retries 3 --timeout 120 \
          "${find_links[@]}" "${pins[@]}" $COMMON > "$venv.install.log" 2>&1; then
       tail -n 5 "$venv.install.log"
       record "$row" "$version" - - setup "FAIL (pip, see $venv.install.log)" $((SECONDS - t0)); return
