@@ -150,3 +150,18 @@ def run(tmp_path, sandbox_config, fork_server):
     yield start
     for session in opened:
         session.close()
+
+
+def shown_docstring_lines(graders_dir: Path) -> set[str]:
+    """The docstring lines of the graders' visible tests: their names and "what it checks", which the
+    rubric shows on purpose (the leak checks look for every other line of the graders)."""
+    import ast
+
+    words = set()
+    for path in Path(graders_dir).glob("test_*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            hidden = isinstance(node, ast.FunctionDef) and any(
+                isinstance(d, ast.Attribute) and d.attr == "hidden" for d in node.decorator_list)
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and not hidden:
+                words |= {line.strip() for line in (ast.get_docstring(node, clean=False) or "").splitlines()}
+    return words

@@ -26,7 +26,7 @@ from autograder.assignments.cnn_week1.contract import GRADED_NAMES, PART_OF, PAR
 from autograder.engine.grade import grade
 from autograder.engine.report import summary
 from autograder.assignments.cnn_week1.settings import mnist_directory
-from conftest import wait_until
+from conftest import shown_docstring_lines, wait_until
 from week1 import WEEK1
 
 GRADERS_DIR = WEEK1.graders_dir
@@ -232,7 +232,7 @@ def grader_lines() -> set[str]:
             line = line.strip()
             if len(line) >= 40 and not line.startswith(("#", '"', "'", "f\"", "f'")) and "{" not in line:
                 found.add(line)
-    return found
+    return found - shown_docstring_lines(GRADERS_DIR)
 
 
 def hidden_conv_inputs() -> list[str]:
@@ -307,7 +307,8 @@ def test_corpus_case(case, tmp_path, config, server, graded_twins, request):
             failing = {test.name for test in ran if any(fragment in test.name for fragment in case.must_fail)}
         assert failing or not case.broken, "the case names no test that must fail"
         assert {test.name: test.passed for test in ran} == {test.name: test.name not in failing for test in ran}
-        expected = sum(test.max_score for test in ran if test.name not in failing)
+        # a test failed only by a mistake charged in another test keeps its points ([scoring] same_mistake)
+        expected = sum(test.max_score for test in ran if test.name not in failing or test.same_mistake_as)
         assert sum(test.score for test in ran) == pytest.approx(expected, abs=1e-3)
 
     # the tests of the broken functions fail, every other graded test passes

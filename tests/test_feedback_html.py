@@ -21,6 +21,7 @@ from pathlib import Path
 import markupsafe
 import pytest
 
+from conftest import shown_docstring_lines
 from week1 import WEEK1
 from autograder.engine.feedback_html import render_feedback, write_feedback
 from autograder.engine.results import HIDDEN_FAILURE_TEXT, HIDDEN_SAME_MISTAKE_TEXT
@@ -283,23 +284,9 @@ def test_hidden_test_secrets_never_reach_the_html_even_if_the_data_holds_them(gr
     assert len(_png_images(html)) == _drawable_figures(data)
 
 
-def _rubric_words() -> set[str]:
-    """The docstring lines of the graders' visible tests: their names and "what it checks", shown on purpose."""
-    import ast
-
-    words = set()
-    for path in GRADERS.glob("test_*.py"):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            hidden = isinstance(node, ast.FunctionDef) and any(
-                isinstance(d, ast.Attribute) and d.attr == "hidden" for d in node.decorator_list)
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and not hidden:
-                words |= {line.strip() for line in (ast.get_docstring(node, clean=False) or "").splitlines()}
-    return words
-
-
 def test_no_grader_source_line_appears_in_any_report(graded):
     lines = {line.strip() for path in GRADERS.glob("*.py") for line in path.read_text(encoding="utf-8").splitlines()}
-    lines = {line for line in lines if len(line) >= 25 and not line.startswith(('"""', "#"))} - _rubric_words()
+    lines = {line for line in lines if len(line) >= 25 and not line.startswith(('"""', "#"))} - shown_docstring_lines(GRADERS)
     assert len(lines) > 50, "the graders' source was not found"
     for name, run in graded.items():
         html = run["html"]
