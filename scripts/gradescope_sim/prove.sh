@@ -51,6 +51,7 @@ exec > >(tee "$LOG") 2>&1
 WORK="$(mktemp -d /tmp/gradescope-prove.XXXXXX)"
 echo "# Gradescope simulation: $(date -u +%Y-%m-%dT%H:%M:%SZ), kit $(git -C "$KIT" describe --always --dirty 2>/dev/null || echo '?')"
 echo "# host: $(uname -r), $(nproc) CPUs; work folder $WORK"
+echo "# releases: ${RELEASES[*]}; memory ${MEMORY:-unlimited}; cpus ${CPUS:-unlimited}; wheelhouse ${WHEELHOUSE:-none}"
 cd "$KIT"
 "$PYTHON" -m autograder gradescope --out "$WORK/autograder.zip" --with-mnist
 "$PYTHON" - "$WORK/autograder.zip" <<'PY'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gradescope image setup: run once, as root, from /autograder/source, when Gradescope builds the
-# autograder's image (Ubuntu 22.04 with Python 3.10, Gradescope's default; Ubuntu 24.04 with 3.12 and
-# Debian 12/13 with 3.11/3.13 work the same). Proven end to end by scripts/gradescope_sim/run.sh.
+# autograder's image (Ubuntu 22.04 with Python 3.10, Gradescope's default; Ubuntu 24.04 with 3.12).
+# Both proven end to end by scripts/gradescope_sim/prove.sh (log: bench/gradescope_sim.log).
 #
 # - The grader gets a virtual environment of its own, /autograder/venv, made with the image's
 #   python3: nothing is pip-installed system-wide (PEP 668 refuses that on Ubuntu 24.04 and Debian
