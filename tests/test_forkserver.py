@@ -304,6 +304,17 @@ def test_uid_mode_grades_and_reports_the_protections_it_lacks(uid_server, tmp_pa
     assert passed and all("vertical_edge_filter" in t["name"] for t in passed)
 
 
+def test_uid_mode_workers_read_the_training_arrays(uid_server, run):
+    """Without bubblewrap the data reach workers through the job's own folder, never a link into a
+    folder their fresh uids cannot pass (root's 0700 home holds the default cache)."""
+    data_dir = next(Path(folder) for folder in uid_server._readable if folder.endswith("/data"))
+    reader = "def head(path):\n    with open(path, 'rb') as stream:\n        return len(stream.read(1000))\n"
+    with run(reader, server=uid_server) as session:
+        for name in ("train-images.npy", "train-labels.npy"):
+            assert not (data_dir / name).is_symlink()
+            assert session.call("head", str(data_dir / name)) == 1000
+
+
 SNIFFER = """
     import os, socket
     def send_udp(port):

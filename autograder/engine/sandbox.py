@@ -144,9 +144,9 @@ class ForkServer:
             os.chmod(root, 0o711)  # workers (other uids) may enter their own scratch folders only
             data_dir = root / "data"
             data_dir.mkdir()
-            for name, host in self.data_files.items():
-                os.symlink(Path(host).resolve(), data_dir / name)
             self._cleanup.append(root)
+            for name, host in self.data_files.items():
+                _place_for_workers(Path(host), data_dir / name)
             self._readable = [*_system_folders(), *_python_folders(), str(data_dir),
                               *(str(Path(host).resolve()) for host in self.data_files.values())]
             command = [sys.executable, "-I", "-B", str(RUNTIME_DIR / "zygote.py"),
@@ -342,6 +342,20 @@ def _bubblewrap_args(limits: Sandbox, data_files: dict[str, Path], tasks_dir: Pa
     for name, host in data_files.items():
         args += ["--ro-bind", str(host), f"{SANDBOX_DATA}/{name}"]
     return args + ["--chdir", SANDBOX_SCRATCH]
+
+
+def _place_for_workers(host: Path, target: Path) -> None:
+    """A data file in the job's own folder, readable by every worker uid. Not a symlink: the
+    original may sit where other uids cannot pass (root's 0700 home holds the default cache)."""
+    try:
+        try:
+            os.link(host, target)  # same file system: no copy
+        except OSError:
+            shutil.copyfile(host, target)
+        os.chmod(target, 0o644)
+    except OSError as error:
+        raise SandboxUnavailable(f"The data file {host} could not be prepared for the workers: "
+                                 f"{error.strerror or error}.") from error
 
 
 def _system_folders() -> list[str]:
