@@ -16,7 +16,8 @@ import re
 
 import pytest
 
-from autograder.assignments.cnn_week1.hints import HINTS_MODULE, shared_hints
+from autograder.assignments.cnn_week1.hints import shared_hints
+from autograder.assignments.cnn_week1.student_files import SOURCE
 from classic_mistakes import MISTAKES
 from conftest import REPO_ROOT
 from test_same_mistake import (InProcessStudent, _outcome, manual_conv_graders, output_size_graders, pooling_graders,
@@ -74,7 +75,7 @@ GRADERS = {"simple_cnn": simple_cnn_graders, "manual_conv": manual_conv_graders,
 
 
 def test_the_release_ships_the_graders_hint_library():
-    assert (RELEASE / "hints.py").read_bytes() == HINTS_MODULE.read_bytes()
+    assert (RELEASE / "hints.py").read_bytes() == (SOURCE / "hints.py").read_bytes()
     assert _release_module("hints").WORDS == shared_hints().WORDS
 
 

@@ -7,28 +7,22 @@ files' SHA-256, because decompressing MNIST on every grade would cost time.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from ...engine.config import KIT_ROOT, GradingConfig
+from ...engine.config import GradingConfig
 from ...engine.files import write_atomic
 from .settings import mnist_directory
+from .student_files import student_module
 
-MNIST_MODULE = KIT_ROOT / "source" / "cnn_week1" / "mnist_data.py"
 TRAIN_FILES = ("train-images.npy", "train-labels.npy")
 
 
-@cache
 def mnist_module():
     """The assignment's one MNIST loader (shipped to students beside the notebook)."""
-    spec = importlib.util.spec_from_file_location("cnn_week1_mnist_data", MNIST_MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return student_module("mnist_data.py")
 
 
 def cache_root() -> Path:

@@ -7,21 +7,12 @@ needs it (the graders compute the mistakes' results on the host, from the values
 """
 from __future__ import annotations
 
-import importlib.util
-from functools import cache
-
-from ...engine.config import KIT_ROOT
-
-HINTS_MODULE = KIT_ROOT / "source" / "cnn_week1" / "hints.py"
+from .student_files import student_module
 
 
-@cache
 def shared_hints():
     """source/cnn_week1/hints.py as a module (loaded once)."""
-    spec = importlib.util.spec_from_file_location("cnn_week1_hints", HINTS_MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return student_module("hints.py")
 
 
 def grader_hints(function: str, mistakes) -> list:
