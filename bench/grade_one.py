@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="grades per submission (default 5)")
     parser.add_argument("--baseline-runs", type=int, default=3, help="whole-notebook executions (default 3)")
     args = parser.parse_args()
+    if os.environ.get("CNN_MNIST_DIR"):  # the baseline's kernel runs in the notebook's folder
+        os.environ["CNN_MNIST_DIR"] = str(Path(os.environ["CNN_MNIST_DIR"]).resolve())
 
     report: dict = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
     full = [grade_once(REFERENCE) for _ in range(args.runs)]

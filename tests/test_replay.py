@@ -254,3 +254,26 @@ def test_probe_and_gate_loaders_look_alike(tasks, key):
     assert torch.equal(torch.cat([y for _, y in probe]), labels)  # in sequence
     first_gate_batch = next(iter(gate))[0]
     assert torch.equal(first_gate_batch, gate.dataset.x[run.orders[0][:BUDGET.batch_size]])
+
+
+def test_the_replays_test_accuracy_is_measured_once_and_kept_per_test_set(training_data, key, tmp_path):
+    """A passing gate reads the replay's accuracy back instead of running the test set again; another
+    test set (or a damaged file) is measured afresh."""
+    from autograder.assignments.cnn_week1.worker.reference_model import ReferenceCNN, accuracy_percent
+
+    run = replay.draw(BUDGET, index=5, key=key)
+    expected = replay.Replay(BUDGET, run, training_data, 1, folder=tmp_path)
+    generator = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(300, 1, 28, 28, generator=generator), torch.randint(0, 10, (300,), generator=generator)
+    model = ReferenceCNN()
+    model.load_state_dict(expected.weights(timeout=300))
+    measured = accuracy_percent(model, images, labels)
+    assert expected.accuracy(images, labels) == measured
+    [kept] = tmp_path.glob("*.accuracy")
+    kept.write_text("12.5")  # what is read back is the file, not a new measurement
+    assert replay.Replay(BUDGET, run, training_data, 1, folder=tmp_path).accuracy(images, labels) == 12.5
+    kept.write_text("not a number")
+    assert expected.accuracy(images, labels) == measured
+    other_labels = (labels + 1) % 10
+    assert expected.accuracy(images, other_labels) == accuracy_percent(model, images, other_labels)
+    assert len(list(tmp_path.glob("*.accuracy"))) == 2

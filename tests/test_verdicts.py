@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.assignments.cnn_week1 import replay
+from autograder.assignments.cnn_week1 import gate, replay
 from autograder.engine.checks import as_tensor, describe_type
 from autograder.engine.config import load_config
 from autograder.assignments.cnn_week1.data import mnist_module, training_arrays
@@ -55,6 +55,20 @@ class InProcessStudent:
     def task(self, name, payload, timeout=None, needs=()):
         result = self.tasks.TASKS[name](self.namespace, wire.decode(wire.encode(payload)), self.options)
         return wire.decode(wire.encode(result))
+
+    def in_background(self, work):
+        """The session's background work, done at once here: ``result()`` gives its value or raises."""
+        try:
+            value, error = work(self), None
+        except Exception as raised:
+            value, error = None, raised
+
+        def result():
+            if error is not None:
+                raise error
+            return value
+
+        return types.SimpleNamespace(result=result)
 
 
 SIMPLE_CNN_TESTS = (simple_cnn.test_simple_cnn_layers, simple_cnn.test_simple_cnn_parameters,
@@ -239,7 +253,8 @@ def test_the_gate_passes_the_reference_loop_and_refuses_embedded_weights(tasks, 
     config, test_set = small_gate
     data_dir = training_arrays(config)["train-images.npy"].parent
     attached = {}
-    training.test_accuracy_gate(InProcessStudent(tasks, SOLUTION.read_text(), data_dir), config, test_set, attached.__setitem__)
+    honest = InProcessStudent(tasks, SOLUTION.read_text(), data_dir)
+    training.test_accuracy_gate(gate.begin(honest, config), config, test_set, attached.__setitem__)
     assert attached["accuracy"]["reached"] >= 20.0
     # The hostile submission of issue #9: trained weights embedded, loaded instead of training.
     trained = replay.contract_loop(config.training, replay.draw(config.training, index=0, key=b"k" * 32),
@@ -248,4 +263,4 @@ def test_the_gate_passes_the_reference_loop_and_refuses_embedded_weights(tasks, 
                                     "    model.load_state_dict(WEIGHTS)\n    return 0.1, 99.0\n", data_dir)
     cheat.namespace["WEIGHTS"] = trained
     with pytest.raises(GradingFailure, match=r"differ from the contract.s loop on the same batches.*step\(\) ran 0 times"):
-        training.test_accuracy_gate(cheat, config, test_set, attached.__setitem__)
+        training.test_accuracy_gate(gate.begin(cheat, config), config, test_set, attached.__setitem__)

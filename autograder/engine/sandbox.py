@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,9 @@ class ForkServer:
         self._control: socket.socket | None = None
         self._ready = False
         self._cleanup: list[Path] = []
+        # One question and its answer at a time on the control socket: a background task's
+        # worker (``WorkerSession.in_background``) is spawned and killed from its own thread.
+        self._lock = threading.RLock()
         self.startup_seconds: float | None = None
 
     def __enter__(self) -> "ForkServer":
@@ -170,6 +174,10 @@ class ForkServer:
 
     def ready(self) -> None:
         """Wait until the fork-server has imported torch; a host fault if it never does."""
+        with self._lock:
+            self._wait_ready()
+
+    def _wait_ready(self) -> None:
         if self._ready:
             return
         self.start()
@@ -190,6 +198,10 @@ class ForkServer:
 
     def close(self) -> None:
         if self._control is not None:
+            try:  # wakes a thread still waiting for an answer (it then sees the fork-server gone)
+                self._control.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._control.close()
             self._control = None
         if self._process is not None:
@@ -243,8 +255,11 @@ class ForkServer:
 
     def _ask(self, request: dict, expect_fds: int = 0) -> tuple[dict, list[int]]:
         try:
-            self._control.send(json.dumps(request).encode())
-            message, fds, _, _ = socket.recv_fds(self._control, 1 << 16, max(expect_fds, 1))
+            with self._lock:
+                if self._control is None:
+                    raise OSError("the fork-server was closed")
+                self._control.send(json.dumps(request).encode())
+                message, fds, _, _ = socket.recv_fds(self._control, 1 << 16, max(expect_fds, 1))
         except OSError as error:
             raise SandboxUnavailable(f"The worker fork-server stopped answering ({error}).") from error
         if not message:

@@ -11,16 +11,20 @@ output is shown later. Every way student code can go wrong (an exception, a
 hang, a crash, a flood of output, a reply nobody asked for) becomes a
 ``StudentFailure`` for the one test that met it; a whole-submission time
 budget and a restart cap bound the rest. A worker that cannot start is a
-``HostFault``: the host's problem, never the student's score.
+``HostFault``: the host's problem, never the student's score. A long task (the
+accuracy gate's training) can run ``in_background`` on workers of its own while
+the other tests run, and is charged to the submission when its test collects it.
 """
 from __future__ import annotations
 
+import dataclasses
 import queue
 import signal
 import threading
 import time
-from enum import Enum
 from collections import deque
+from enum import Enum
+from typing import Callable
 
 from .config import GradingConfig
 from .dependencies import unit_names, units_for
@@ -54,6 +58,7 @@ class _Connection:
         self.flooded = False
         self.tampered = ""
         self._flood_bytes = flood_bytes
+        self._closing, self._closed = threading.Lock(), False
         self._threads = [threading.Thread(target=self._read_replies, daemon=True),
                          threading.Thread(target=self._drain_output, daemon=True)]
         for thread in self._threads:
@@ -61,7 +66,11 @@ class _Connection:
 
     def close(self) -> None:
         """Kill the worker, let the readers see the end, then close the pipes (never under a reader:
-        a closed fd number can be reused at once by another file)."""
+        a closed fd number can be reused at once by another file). Once only, whichever thread asks."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
         self.worker.kill()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -140,6 +149,8 @@ class WorkerSession:
         self._fresh_per_request = False  # inside a hidden test
         self._last_id = 0  # request ids: unique over the session, so a stale reply is never taken
         self.test_output: list[str] = []  # what the calls of the current test that returned printed
+        self._background: list[BackgroundWork] = []
+        self._cancelled = False  # set on a background session when its parent closes first
         self._units = [(cell.grade_id, cell.source) for cell in submission.cells]
         self._sources = dict(self._units)
         if submission.kind == "python":  # its manual functions load their units; everything else the file
@@ -171,10 +182,13 @@ class WorkerSession:
             self._discard()
 
     def close(self) -> None:
+        for work in self._background:  # one no test collected (it failed first, or was deselected)
+            work.cancel()
+        self._background = []
         if self._connection is not None and self._connection.restrict is None:
             try:  # the worker's peak memory, for the benchmarks; a dead worker just has none
                 stats = self._request({"op": "ping"}, 5.0, "the final check")["value"]
-                self.worker_peak_rss_mb = float(stats["peak_rss_kb"]) / 1024
+                self.worker_peak_rss_mb = max(self.worker_peak_rss_mb or 0.0, float(stats["peak_rss_kb"]) / 1024)
             except (StudentFailure, KeyError, TypeError, ValueError):
                 pass
         self._discard()
@@ -196,6 +210,16 @@ class WorkerSession:
         reply = self._request({"op": "task", "task": task, "payload": payload},
                               timeout or self.limits.call_timeout, what)
         return reply.get("value")
+
+    def in_background(self, work: "Callable[[WorkerSession], object]") -> "BackgroundWork":
+        """Start ``work(session)`` now, in a thread, on a session of its own (fresh workers of its own,
+        the time budget left), so that a long task overlaps the tests before the one that needs it;
+        that test calls ``result()``."""
+        child = WorkerSession(self.submission, self.config, self.server)
+        child.limits = dataclasses.replace(self.limits, time_budget=max(self.limits.time_budget - self.student_seconds, 0.0))
+        work_item = BackgroundWork(self, child, work)
+        self._background.append(work_item)
+        return work_item
 
     def cell_source(self, name: str) -> str | None:
         """The code that defines ``name``: its notebook cell, or the whole .py file."""
@@ -275,6 +299,8 @@ class WorkerSession:
     def _ensure_worker(self, restrict: "Watch | None") -> _Connection:
         if self._connection is not None:
             return self._connection
+        if self._cancelled:
+            raise StudentFailure("budget", "Not run: grading of this submission was stopped.")
         if self.restarts > self.limits.max_restarts:
             raise StudentFailure("restarts", f"Not run: the code crashed or hung {self.restarts} times, more "
                                              "than a submission may; the remaining tests were not run.")
@@ -347,6 +373,57 @@ class WorkerSession:
         if connection is not None:
             connection.close()
             self.restarts += 1 if crashed else 0
+
+
+class BackgroundWork:
+    """Work on a session of its own, in a thread; ``result()`` charges it to the parent session."""
+
+    def __init__(self, parent: WorkerSession, session: WorkerSession, work: "Callable[[WorkerSession], object]"):
+        self._parent, self._session = parent, session
+        self._value, self._error, self._charged = None, None, False
+        self._thread = threading.Thread(target=self._run, args=(work,), name="background-work", daemon=True)
+        self._thread.start()
+
+    def _run(self, work) -> None:
+        try:
+            self._value = work(self._session)
+        except BaseException as error:  # raised again, in the test that asks for the result
+            self._error = error
+        finally:
+            self._session.close()
+
+    def result(self):
+        """``work``'s value, or its failure raised here; its time, restarts, load errors and printed
+        output now count for the parent session (and the test that asked)."""
+        self._thread.join()
+        self._charge()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def cancel(self) -> None:
+        """Stop the work (its worker is killed) and wait for the thread; nothing is charged."""
+        if self._charged:
+            return
+        self._session._cancelled = True
+        self._session._discard()
+        self._thread.join(timeout=10)
+
+    def _charge(self) -> None:
+        if self._charged:
+            return
+        self._charged = True
+        parent, child = self._parent, self._session
+        parent.student_seconds += child.student_seconds
+        parent.restarts += child.restarts
+        parent.workers_started += child.workers_started
+        parent.defined.update(child.defined)
+        parent.broken_units.update(child.broken_units)
+        for grade_id, error in child.cell_errors.items():
+            parent.cell_errors.setdefault(grade_id, error)
+        parent.test_output.extend(child.test_output)
+        if child.worker_peak_rss_mb is not None:
+            parent.worker_peak_rss_mb = max(parent.worker_peak_rss_mb or 0.0, child.worker_peak_rss_mb)
 
 
 def _check_reply(reply: dict, what: str) -> dict:
