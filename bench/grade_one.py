@@ -115,6 +115,27 @@ def large_output_submission(folder: Path, megabytes: int = 50) -> Path:
     return path
 
 
+MACHINE_SPEED = """
+import time, torch
+from autograder.engine.config import load_config
+from autograder.assignments.cnn_week1 import replay
+from autograder.assignments.cnn_week1.data import training_arrays
+torch.set_num_threads(1)
+budget = load_config().training
+images, labels = replay.load_training(training_arrays(load_config()), budget.train_samples)
+started = time.perf_counter()
+replay.contract_loop(budget, replay.seeded_run(budget, 0), images, labels)
+print(time.perf_counter() - started)
+"""
+
+
+def machine_speed() -> float:
+    """Seconds the contract loop takes over the gate's budget on one thread, outside any sandbox: this
+    machine's speed today (it varies from day to day by 2x), to compare runs of different days by."""
+    done = subprocess.run([sys.executable, "-c", MACHINE_SPEED], cwd=ROOT, check=True, capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
 
@@ -127,7 +148,8 @@ def main() -> None:
     if os.environ.get("CNN_MNIST_DIR"):  # the baseline's kernel runs in the notebook's folder
         os.environ["CNN_MNIST_DIR"] = str(Path(os.environ["CNN_MNIST_DIR"]).resolve())
 
-    report: dict = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
+    report: dict = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0],
+                                "gate_training_alone_seconds": machine_speed()}}
     full = [grade_once(REFERENCE) for _ in range(args.runs)]
     report["full_grade"] = {
         "wall": spread([run["wall"] for run in full]),
@@ -169,6 +191,8 @@ def main() -> None:
         f"{k} {v:.2f}" for k, v in report["full_grade"]["median_split"].items()))
     print(f"peak RSS: grader {report['full_grade']['grader_peak_rss_mb']:.0f} MB, "
           f"worker {report['full_grade']['worker_peak_rss_mb']:.0f} MB")
+    print(f"the gate's training alone (contract loop, 1 thread, no sandbox): "
+          f"{report['machine']['gate_training_alone_seconds']:.2f} s on this machine today")
     print(f"wrote {RESULTS / 'grade_one.json'}")
 
 
