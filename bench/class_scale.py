@@ -1,7 +1,9 @@
 """How grade-all scales on this machine: N submissions graded with --jobs 1 and with --jobs 2.
 
-For each setting: wall time, throughput (submissions per minute), peak memory (the largest sum of
-RSS over grade-all and all its descendants, sampled from /proc every 0.2 s, and that sum per job)
+For each setting: wall time, throughput (submissions per minute), peak memory (the largest sum
+over grade-all and all its descendants, sampled from /proc every 0.2 s, and that sum per job, of
+PSS, the memory really in use, and of RSS, which counts the pages workers share with their
+fork-server once per worker)
 and the largest single process (ru_maxrss of the children). With --baseline-runs, the whole
 solution notebook is also executed by a Jupyter kernel in the same session (what nbgrader's
 autograde and otter-grader do per submission), for comparison. Prints the figures and writes
@@ -62,6 +64,21 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+def pss_bytes(pids: list[int]) -> int:
+    """Proportional set size: each shared page counted once over the processes that share it (the
+    workers share torch's pages with their fork-server), so the sum is the memory really in use."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def make_class(course: Path, n: int) -> None:
     release_notebook = REPO / "release" / "cnn_week1" / "cnn_week1.ipynb"
     solution = (REPO / "solutions" / "cnn_week1.py").read_text()
@@ -87,15 +104,18 @@ def run(jobs: int, n: int, config: Path, scratch: Path) -> dict:
                "--course", str(course)]
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0
+    peak = peak_pss = 0
     while process.poll() is None:
-        peak = max(peak, rss_bytes(descendants(process.pid)))
+        pids = descendants(process.pid)
+        peak, peak_pss = max(peak, rss_bytes(pids)), max(peak_pss, pss_bytes(pids))
         time.sleep(0.2)
     wall = time.monotonic() - started
     rows = json.loads((course / "cnnkit" / "graded" / "manifest.json").read_text())["students"]
     return {"jobs": jobs, "submissions": n, "exit": process.returncode, "wall_seconds": round(wall, 1),
             "per_submission_seconds": round(wall / n, 2), "throughput_per_minute": round(60 * n / wall, 2),
-            "peak_rss_sum_mb": round(peak / 2**20), "peak_rss_per_job_mb": round(peak / 2**20 / jobs), "graded_full_marks": sum(r.get("score") == r.get("max_score") for r in rows.values()),
+            "peak_rss_sum_mb": round(peak / 2**20), "peak_rss_per_job_mb": round(peak / 2**20 / jobs),
+            "peak_pss_sum_mb": round(peak_pss / 2**20), "peak_pss_per_job_mb": round(peak_pss / 2**20 / jobs),
+            "graded_full_marks": sum(r.get("score") == r.get("max_score") for r in rows.values()),
             "rows": len(rows)}
 
 

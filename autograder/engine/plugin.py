@@ -223,7 +223,7 @@ def run_graders(graders_dir, plugin: GradingPlugin, select: str | None = None, c
     """Run the hidden graders with pytest in this (trusted) process; returns pytest's exit code.
     ``collect_only``: only collect them (the plugin's results then hold names, parts and points)."""
     args = [str(graders_dir), "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:warnings",
-            "-p", "no:logging", "--rootdir", str(graders_dir), "-c", "/dev/null", "-W", "ignore"]
+            "-p", "no:logging", "-p", "no:unraisableexception", "-p", "no:threadexception", "--rootdir", str(graders_dir), "-c", "/dev/null", "-W", "ignore"]
     if select:
         args += ["-k", select]
     if collect_only:

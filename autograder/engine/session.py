@@ -150,6 +150,7 @@ class WorkerSession:
         self._last_id = 0  # request ids: unique over the session, so a stale reply is never taken
         self.test_output: list[str] = []  # what the calls of the current test that returned printed
         self._background: list[BackgroundWork] = []
+        self._read_once: dict = {}  # what the syntax trees of the submission's units tell (they never change)
         self._cancelled = False  # set on a background session when its parent closes first
         self._units = [(cell.grade_id, cell.source) for cell in submission.cells]
         self._sources = dict(self._units)
@@ -234,7 +235,7 @@ class WorkerSession:
         if self.submission.kind == "python" and not restrict:  # a .py runs as a whole, module-level code too
             wanted = [grade_id for grade_id in (WHOLE_FILE_ID,) if grade_id not in self.broken_units]
         else:
-            wanted = [grade_id for grade_id in units_for(names, self._units, self.config.definition.import_cell) if grade_id not in self.broken_units]
+            wanted = [grade_id for grade_id in self._needed_units(names) if grade_id not in self.broken_units]
         if restrict:
             self._check_rules(names, wanted, restrict)
         connection = self._connection
@@ -250,8 +251,25 @@ class WorkerSession:
             if name not in self.defined:
                 raise StudentFailure("missing", self._missing_reason(name))
 
+    def _needed_units(self, names: set[str]) -> list[str]:
+        """``units_for``, read once per set of names: the sources never change within a session, and
+        reading every cell's syntax tree again for each of a test's hundred calls was most of the
+        grader's own time."""
+        key = frozenset(names)
+        if key not in self._read_once:
+            self._read_once[key] = units_for(names, self._units, self.config.definition.import_cell)
+        return self._read_once[key]
+
     def _check_rules(self, names: set[str], wanted: list[str], restrict: "Watch") -> None:
-        """The no-library-routine rule, read in every unit the manual function's worker loads."""
+        """The no-library-routine rule, read in every unit the manual function's worker loads
+        (once per names, units and watch: the verdict cannot change within a session)."""
+        key = (frozenset(names), tuple(wanted), restrict)
+        if key not in self._read_once:
+            self._read_once[key] = self._rule_breach(names, wanted, restrict)
+        if self._read_once[key]:
+            raise StudentFailure("forbidden", self._read_once[key])
+
+    def _rule_breach(self, names: set[str], wanted: list[str], restrict: "Watch") -> str | None:
         target = ", ".join(f"`{name}`" for name in sorted(names))
         sources = {grade_id: self._sources[grade_id] for grade_id in wanted}
         used = set().union(*(unit_names(source).needs for source in sources.values()))
@@ -263,8 +281,9 @@ class WorkerSession:
             problems = manual_rule_violations(source, self.config.definition.forbidden,
                                               no_pad=restrict is Watch.MANUAL_NO_PAD, known=known, used=used)
             if problems:
-                raise StudentFailure("forbidden", f"{target} cannot be graded: {_place(grade_id)} breaks the "
-                                                  f"rule of this part: {'; '.join(problems)}")
+                return (f"{target} cannot be graded: {_place(grade_id)} breaks the rule of this part: "
+                        f"{'; '.join(problems)}")
+        return None
 
     def _load(self, connection: _Connection, grade_id: str) -> None:
         source = self._sources[grade_id]
