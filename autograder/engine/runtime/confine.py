@@ -51,9 +51,21 @@ def _prctl(option: int, value: int) -> None:
     _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
 
 
+def children_in_a_new_pid_namespace() -> None:
+    """Called in the fork-server before it forks a worker: that child is pid 1 of a namespace of
+    its own (the caller stays where it is; ``children_in_my_pid_namespace`` undoes this after the fork)."""
+    unshare(CLONE_NEWPID)
+
+
+def children_in_my_pid_namespace(own_namespace: int) -> None:
+    """Called in the fork-server after the fork: its next child is made where the fork-server lives,
+    so that the next ``children_in_a_new_pid_namespace`` may make a fresh one again."""
+    _check(_libc.setns(own_namespace, CLONE_NEWPID), "setns")
+
+
 def split_namespaces(isolate_network: bool) -> None:
-    """Called in the intermediate child: its next child starts new mount/pid/ipc namespaces."""
-    unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (CLONE_NEWNET if isolate_network else 0))
+    """Called in the new worker (pid 1 of its own pid namespace): mount, ipc (and network) of its own."""
+    unshare(CLONE_NEWNS | CLONE_NEWIPC | (CLONE_NEWNET if isolate_network else 0))
 
 
 def private_filesystem(plan: dict) -> None:

@@ -2,14 +2,14 @@
 
 It runs inside the grading job's sandbox (bubblewrap: the Python installation,
 this folder and the training data, no network) and never runs student code.
-Each ``spawn`` forks an intermediate process that opens new namespaces, whose
-own child confines itself (``confine.py``) and only then becomes a worker
-(``worker.serve``). A worker therefore starts from the state the fork-server
+Each ``spawn`` forks once: the child is pid 1 of a pid namespace of its own,
+opens its own mount and ipc namespaces, confines itself (``confine.py``) and
+only then becomes a worker (``worker.serve``). A worker therefore starts from the state the fork-server
 had before any submission was seen: no module, global, file, thread or seed
 of an earlier worker can reach it.
 
 Control messages (JSON on a SOCK_SEQPACKET socket from the grader):
-``spawn`` {plan} -> {ok, pid, leader} with the worker's three pipe ends attached
+``spawn`` {plan} -> {ok, pid} with the worker's three pipe ends attached
 (requests in, replies out, printed output); ``kill`` {pid}; ``status`` {pid} ->
 {code or None}. The fork-server exits when the grader's end closes.
 """
@@ -42,7 +42,8 @@ RUNTIME_MODULES = ("confine", "restrict", "worker", "wire", "zygote")
 class ForkServer:
     def __init__(self, control: socket.socket, options: argparse.Namespace):
         self.control, self.options = control, options
-        self.children: dict[int, dict] = {}  # intermediate pid -> {leader, uid, scratch, code}
+        self.children: dict[int, dict] = {}  # worker pid -> {uid, mode, scratch, code}
+        self.own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
     def serve(self) -> None:
         self.control.send(json.dumps({"ready": True, "uid": os.getuid(),
@@ -74,30 +75,31 @@ class ForkServer:
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
         output_r, output_w = os.pipe()
-        leader_r, leader_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the intermediate process: it never returns
-            _intermediate(plan, self.options, (requests_r, replies_w, output_w), leader_w,
-                          keep_closed=(self.control.fileno(), requests_w, replies_r, output_r, leader_r))
-        for fd in (requests_r, replies_w, output_w, leader_w):
+        if plan["mode"] == "namespaces":
+            confine.children_in_a_new_pid_namespace()
+        try:
+            pid = os.fork()  # one fork per worker: each copies this torch-sized process's page tables
+            if pid == 0:  # the worker, pid 1 of its own pid namespace: it never returns
+                _become_worker(plan, self.options, requests_r, replies_w, output_w,
+                               keep_closed=(self.control.fileno(), requests_w, replies_r, output_r,
+                                            self.own_pid_namespace))
+        finally:
+            if plan["mode"] == "namespaces":
+                confine.children_in_my_pid_namespace(self.own_pid_namespace)
+        for fd in (requests_r, replies_w, output_w):
             os.close(fd)
-        ready, _, _ = select.select([leader_r], [], [], 10)
-        leader = int(os.read(leader_r, 32) or 0) if ready else 0
-        os.close(leader_r)
-        self.children[pid] = {"leader": leader, "uid": plan["uid"], "mode": plan["mode"],
+        self.children[pid] = {"uid": plan["uid"], "mode": plan["mode"],
                               "scratch": plan["scratch"] if plan["mode"] != "namespaces" else None, "code": None}
-        return {"ok": True, "pid": pid, "leader": leader}, [requests_w, replies_r, output_r]
+        return {"ok": True, "pid": pid}, [requests_w, replies_r, output_r]
 
     def op_kill(self, request: dict):
         child = self.children.pop(int(request["pid"]), None)
         if child is None:
             return {"ok": True}, []
-        for target in (child["leader"], int(request["pid"])):
-            if target > 0:
-                try:
-                    os.kill(target, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        try:  # pid 1 of its namespace: everything it started dies with it
+            os.kill(int(request["pid"]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         if child["mode"] == "uid":
             _kill_everything_of(child["uid"])
         self._reap(int(request["pid"]), child, block=True)
@@ -122,13 +124,14 @@ class ForkServer:
             return True
         if done == 0:
             return False
-        child["code"] = os.waitstatus_to_exitcode(status)
+        code = os.waitstatus_to_exitcode(status)
+        child["code"] = 128 - code if code < 0 else code  # a signal as 128 + its number, like a shell
         return True
 
 
-def _intermediate(plan: dict, options, worker_fds: tuple[int, int, int], leader_w: int, keep_closed) -> None:
-    """Open the worker's namespaces, fork its leader, tell the fork-server its pid, relay its end."""
-    code = 70
+def _become_worker(plan: dict, options, requests_r: int, replies_w: int, output_w: int, keep_closed) -> None:
+    """Confine this process, then serve requests; no student code runs before the last step."""
+    code = 0
     try:
         for fd in keep_closed:
             os.close(fd)
@@ -136,25 +139,6 @@ def _intermediate(plan: dict, options, worker_fds: tuple[int, int, int], leader_
         confine.no_way_back_on_parent_death()
         if plan["mode"] == "namespaces":
             confine.split_namespaces(isolate_network=options.isolate_network)
-        leader = os.fork()
-        if leader == 0:
-            os.close(leader_w)
-            _become_worker(plan, options, *worker_fds)
-        os.write(leader_w, str(leader).encode())
-        os.close(leader_w)
-        for fd in worker_fds:
-            os.close(fd)
-        _, status = os.waitpid(leader, 0)
-        code = os.waitstatus_to_exitcode(status)
-        code = 128 - code if code < 0 else code  # a signal as 128 + its number, like a shell
-    finally:
-        os._exit(code & 0xFF)
-
-
-def _become_worker(plan: dict, options, requests_r: int, replies_w: int, output_w: int) -> None:
-    """Confine this process, then serve requests; no student code runs before the last step."""
-    code = 0
-    try:
         os.dup2(output_w, 1)
         os.dup2(output_w, 2)
         null = os.open("/dev/null", os.O_RDONLY)
