@@ -129,7 +129,7 @@ def _write(path: str, text: str) -> None:
 
 
 def no_way_back_on_parent_death() -> None:
-    """Die with the parent (the fork-server with the grader, a worker with its intermediate)."""
+    """Die with the parent (the fork-server with the grader, a worker with the fork-server)."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
