@@ -73,3 +73,22 @@ def test_background_work_nobody_collects_is_stopped_when_the_session_closes(bwra
         assert time.monotonic() - started < 8
         assert not work._thread.is_alive()
         assert session.student_seconds < 5  # nothing charged for work no test asked for
+
+
+@pytest.mark.parametrize("select, begun", [("same_padding", 0), ("accuracy_gate", 1)])
+def test_the_gate_is_begun_before_the_first_test_only_when_it_is_selected(tmp_path, sandbox_config, fork_server,
+                                                                          monkeypatch, select, begun):
+    from pathlib import Path
+
+    from autograder.assignments.cnn_week1 import gate
+    from autograder.engine.grade import grade
+
+    calls = []
+    original = gate.begin
+    monkeypatch.setattr(gate, "begin", lambda *args: calls.append(time.monotonic()) or original(*args))
+    config = sandbox_config.with_section("training", train_samples=640, min_accuracy=1.0)
+    result = grade(Path(__file__).resolve().parents[1] / "solutions" / "cnn_week1.py", tmp_path / "out", config,
+                   select=select, server=fork_server)
+    assert len(calls) == begun
+    graded = [test for test in result.tests if test.selected]
+    assert graded and all(test.passed for test in graded)
