@@ -75,22 +75,31 @@ class ForkServer:
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
         output_r, output_w = os.pipe()
-        if plan["mode"] == "namespaces":
-            confine.children_in_a_new_pid_namespace()
+        ours, theirs = (requests_w, replies_r, output_r), (requests_r, replies_w, output_w)
+        pid = 0
         try:
-            pid = os.fork()  # one fork per worker: each copies this torch-sized process's page tables
-            if pid == 0:  # the worker, pid 1 of its own pid namespace: it never returns
-                _become_worker(plan, self.options, requests_r, replies_w, output_w,
-                               keep_closed=(self.control.fileno(), requests_w, replies_r, output_r,
-                                            self.own_pid_namespace))
-        finally:
             if plan["mode"] == "namespaces":
-                confine.children_in_my_pid_namespace(self.own_pid_namespace)
-        for fd in (requests_r, replies_w, output_w):
+                confine.children_in_a_new_pid_namespace()
+            try:
+                pid = os.fork()  # one fork per worker: each copies this torch-sized process's page tables
+                if pid == 0:  # the worker, pid 1 of its own pid namespace: it never returns
+                    _become_worker(plan, self.options, *theirs,
+                                   keep_closed=(self.control.fileno(), *ours, self.own_pid_namespace))
+            finally:
+                if plan["mode"] == "namespaces":  # also after a failed fork: the next spawn needs it
+                    confine.children_in_my_pid_namespace(self.own_pid_namespace)
+        except BaseException:  # no worker then, and nothing of it left behind
+            if pid > 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            for fd in ours + theirs:
+                os.close(fd)
+            raise
+        for fd in theirs:
             os.close(fd)
         self.children[pid] = {"uid": plan["uid"], "mode": plan["mode"],
                               "scratch": plan["scratch"] if plan["mode"] != "namespaces" else None, "code": None}
-        return {"ok": True, "pid": pid}, [requests_w, replies_r, output_r]
+        return {"ok": True, "pid": pid}, list(ours)
 
     def op_kill(self, request: dict):
         child = self.children.pop(int(request["pid"]), None)
