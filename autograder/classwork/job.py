@@ -12,6 +12,7 @@ group so that a timeout, a crash or the driver's exit kills it with everything i
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -174,4 +175,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    gc.freeze()  # as in python -m autograder: the exit need not walk every object torch and pytest made
+    sys.exit(code)
