@@ -4,9 +4,9 @@ It runs inside the grading job's sandbox (bubblewrap: the Python installation,
 this folder and the training data, no network) and never runs student code.
 Each ``spawn`` forks once: the child is pid 1 of a pid namespace of its own,
 opens its own mount and ipc namespaces, confines itself (``confine.py``) and
-only then becomes a worker (``worker.serve``). A worker therefore starts from the state the fork-server
-had before any submission was seen: no module, global, file, thread or seed
-of an earlier worker can reach it.
+only then becomes a worker (``worker.serve``). A worker therefore starts from
+the state the fork-server had before any submission was seen: no module,
+global, file, thread or seed of an earlier worker can reach it.
 
 Control messages (JSON on a SOCK_SEQPACKET socket from the grader):
 ``spawn`` {plan} -> {ok, pid} with the worker's three pipe ends attached
@@ -21,7 +21,6 @@ import gc
 import json
 import os
 import random
-import select
 import shutil
 import signal
 import socket
@@ -105,11 +104,11 @@ class ForkServer:
         child = self.children.pop(int(request["pid"]), None)
         if child is None:
             return {"ok": True}, []
-        try:  # pid 1 of its namespace: everything it started dies with it
+        try:  # with namespaces it is pid 1 of its own: everything it started dies with it
             os.kill(int(request["pid"]), signal.SIGKILL)
         except ProcessLookupError:
             pass
-        if child["mode"] == "uid":
+        if child["mode"] == "uid":  # without them: every process of its uid, wherever it went
             _kill_everything_of(child["uid"])
         self._reap(int(request["pid"]), child, block=True)
         if child["scratch"]:
