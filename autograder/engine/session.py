@@ -217,7 +217,8 @@ class WorkerSession:
         the time budget left), so that a long task overlaps the tests before the one that needs it;
         that test calls ``result()``."""
         child = WorkerSession(self.submission, self.config, self.server)
-        child.limits = dataclasses.replace(self.limits, time_budget=max(self.limits.time_budget - self.student_seconds, 0.0))
+        left = max(self.limits.time_budget - self.student_seconds, 0.0)
+        child.limits = dataclasses.replace(self.limits, time_budget=left)
         work_item = BackgroundWork(self, child, work)
         self._background.append(work_item)
         return work_item
@@ -318,8 +319,7 @@ class WorkerSession:
     def _ensure_worker(self, restrict: "Watch | None") -> _Connection:
         if self._connection is not None:
             return self._connection
-        if self._cancelled:
-            raise StudentFailure("budget", "Not run: grading of this submission was stopped.")
+        self._stop_if_cancelled()
         if self.restarts > self.limits.max_restarts:
             raise StudentFailure("restarts", f"Not run: the code crashed or hung {self.restarts} times, more "
                                              "than a submission may; the remaining tests were not run.")
@@ -335,7 +335,14 @@ class WorkerSession:
             raise HostFault(f"A sandboxed worker did not start. Its output:\n{output}")
         self.workers_started += 1
         self._connection = connection
+        self._stop_if_cancelled()  # cancelled while it started: it must not outlive the grade
         return connection
+
+    def _stop_if_cancelled(self) -> None:
+        """A background session whose parent closed: its worker goes, and its work ends here."""
+        if self._cancelled:
+            self._discard()
+            raise StudentFailure("budget", "Not run: grading of this submission was stopped.")
 
     def _request(self, message: dict, timeout: float, what: str) -> dict:
         left = self.limits.time_budget - self.student_seconds
